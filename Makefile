@@ -1,0 +1,45 @@
+# trainer-ops: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the service with its dev tools
+
+run: $(STAMP) ## Start the service on 127.0.0.1:8080 (embedded SQLite store)
+	$(BIN)/trainer-ops serve
+
+test: $(STAMP) ## Run every test (SQLite and PostgreSQL legs)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## Ruff (lint and format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP) ## mypy --strict on src/
+	$(BIN)/mypy
+
+layers: $(STAMP) ## Check the import layering (import-linter)
+	$(BIN)/lint-imports
+
+check: lint types layers test ## Everything CI should pass: lint, types, layering, tests
+
+bench: $(STAMP) ## Run the benchmarks (prints figures; not tests)
+	$(BIN)/python bench/api_bench.py
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install run test lint types layers check bench clean

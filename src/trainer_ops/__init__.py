@@ -1,0 +1,1 @@
+"""trainer-ops: the System Operations layer of Retail AI Trainer."""

@@ -1,0 +1,206 @@
+"""Token use cases (create, revoke, bootstrap) and the authenticator every request passes through."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from sqlalchemy.orm import Session
+
+from trainer_ops.access.models import ApiTokenRow
+from trainer_ops.access.store import TokenStore
+from trainer_ops.access.types import Principal, Role
+from trainer_ops.audit.service import AuditService
+from trainer_ops.audit.types import Action, Actor
+from trainer_ops.errors import Invalid, NotFound, Unauthorized
+from trainer_ops.infra.clock import Clock
+
+TOKEN_PREFIX = "tops_"
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(user_id=principal.user_id, role=principal.role.value, scope=principal.scope)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: str
+    row_id: int
+
+
+class TokenService:
+    def __init__(self, *, audit: AuditService, clock: Clock, store: TokenStore | None = None) -> None:
+        self._audit = audit
+        self._clock = clock
+        self._store = store or TokenStore()
+
+    def create(
+        self,
+        session: Session,
+        *,
+        actor: Actor,
+        role: Role,
+        user_id: str,
+        region: str | None = None,
+        country: str | None = None,
+        branch: str | None = None,
+        token: str | None = None,
+        ttl_seconds: float | None = None,
+    ) -> NewToken:
+        _check_scope(role, region=region, country=country, branch=branch)
+        if not user_id.strip():
+            raise Invalid("token.user_required", "a token needs a user id (--user)")
+        value = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now_ms = int(self._clock.now() * 1000)
+        row = ApiTokenRow(
+            token_hash=hash_token(value),
+            prefix=value[:12],
+            user_id=user_id,
+            role=role.value,
+            region=region,
+            country=country,
+            branch=branch,
+            created_at_ms=now_ms,
+            expires_at_ms=now_ms + int(ttl_seconds * 1000) if ttl_seconds else None,
+        )
+        self._store.add(session, row)
+        self._audit.append(
+            session,
+            actor=actor,
+            action=Action.TOKEN_CREATED,
+            target=f"token:{row.id}",
+            after={"id": row.id, "prefix": row.prefix, "userId": user_id, "role": role.value,
+                   "scope": {k: v for k, v in (("region", region), ("country", country),
+                                                ("branch", branch)) if v}},
+        )
+        return NewToken(token=value, row_id=row.id)
+
+    def revoke(self, session: Session, *, actor: Actor, token_id: int) -> None:
+        if not self._store.revoke(session, token_id, int(self._clock.now() * 1000)):
+            raise NotFound("token.not_found", f"no active token with id {token_id}")
+        self._audit.append(session, actor=actor, action=Action.TOKEN_REVOKED, target=f"token:{token_id}")
+
+    def list_tokens(self, session: Session) -> list[ApiTokenRow]:
+        return self._store.list_all(session)
+
+    def has_any(self, session: Session) -> bool:
+        return self._store.count(session) > 0
+
+    def is_registered(self, session: Session, token: str) -> bool:
+        return self._store.find_by_hash(session, hash_token(token)) is not None
+
+    def find_principal(self, session: Session, token: str) -> Principal | None:
+        row = self._store.find_by_hash(session, hash_token(token))
+        if row is None or row.revoked_at_ms is not None:
+            return None
+        if row.expires_at_ms is not None and row.expires_at_ms <= self._clock.now() * 1000:
+            return None
+        return Principal(
+            user_id=row.user_id, role=Role(row.role), region=row.region, country=row.country,
+            branch=row.branch, via="token",
+        )
+
+
+def _check_scope(role: Role, *, region: str | None, country: str | None, branch: str | None) -> None:
+    needed = {Role.REGION: ("region", region), Role.COUNTRY: ("country", country),
+              Role.BRANCH: ("branch", branch), Role.TEAM: ("branch", branch)}
+    if role in needed:
+        name, value = needed[role]
+        if not value:
+            raise Invalid("token.scope_required", f"a {role.value} token needs --{name}")
+
+
+class Authenticator:
+    """Bearer token -> Principal. Opaque tokens are looked up once and cached briefly; JWTs are verified."""
+
+    def __init__(
+        self,
+        *,
+        lookup: Any,
+        jwt_secret: str = "",
+        jwks_url: str = "",
+        issuer: str = "",
+        audience: str = "",
+        cache_seconds: float = 5.0,
+    ) -> None:
+        # lookup(token) -> Principal | None; a callable so the HTTP edge never opens sessions itself.
+        self._lookup = lookup
+        self._jwt_secret = jwt_secret
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._issuer = issuer or None
+        self._audience = audience or None
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise _unauthorized("missing bearer token; send 'Authorization: Bearer <token>'", "")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+        if token.count(".") == 2 and not token.startswith(TOKEN_PREFIX):
+            return self._from_jwt(token)
+        now = time.monotonic()
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > now:
+            principal = cached[0]
+        else:
+            principal = self._lookup(token)
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[token] = (principal, now + self._cache_seconds)
+        if principal is None:
+            raise _unauthorized("the token is unknown, expired or revoked", "invalid_token")
+        return principal
+
+    def set_lookup(self, lookup: Any) -> None:
+        self._lookup = lookup
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def _from_jwt(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            alg = header.get("alg")
+            if alg == "HS256" and self._jwt_secret:
+                key: Any = self._jwt_secret
+            elif alg == "RS256" and self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+            else:
+                raise _unauthorized(f"JWT algorithm {alg!r} is not accepted here", "invalid_token")
+            claims = jwt.decode(
+                token, key, algorithms=[alg], issuer=self._issuer, audience=self._audience,
+                options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
+            )
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"invalid JWT: {exc}", "invalid_token") from None
+        try:
+            role = Role(claims.get("role", ""))
+        except ValueError:
+            raise _unauthorized("the JWT has no valid 'role' claim", "invalid_token") from None
+        return Principal(
+            user_id=str(claims["sub"]), role=role, region=claims.get("region"),
+            country=claims.get("country"), branch=claims.get("branch"), via="jwt",
+        )
+
+
+def _unauthorized(message: str, error: str) -> Unauthorized:
+    challenge = 'Bearer realm="trainer-ops"'
+    if error:
+        challenge += f', error="{error}"'
+    return Unauthorized("auth.unauthorized", message, headers={"WWW-Authenticate": challenge})

@@ -1,0 +1,178 @@
+"""Principals and the scope policy: pure values and rules, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    REGION = "region"
+    COUNTRY = "country"
+    BRANCH = "branch"
+    # Step 1's lowest scope level; it never has more rights than branch.
+    TEAM = "team"
+    # Engines and gateway callers: read the snapshot, call the gateway, never change ops settings.
+    SERVICE = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: Role
+    region: str | None = None
+    country: str | None = None
+    branch: str | None = None
+    # How the caller proved who they are: "token", "jwt" or "headers".
+    via: str = "token"
+
+    @property
+    def scope(self) -> dict[str, str]:
+        """The scope attributes that are set, as recorded in audit entries."""
+        out: dict[str, str] = {}
+        if self.region:
+            out["region"] = self.region
+        if self.country:
+            out["country"] = self.country
+        if self.branch:
+            out["branch"] = self.branch
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+    # What part of a resource the caller may see, for operations whose answer depends on the role.
+    view: str = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    view: str = "full"
+    conditions: tuple[str, ...] = ()
+    engine_in: frozenset[str] | None = None
+
+
+CONDITIONS = frozenset({"own_region", "region_overridable", "own_scope"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The scope matrix as data: operation -> role -> rule. Anything not listed is denied."""
+
+    version: int
+    rules: dict[str, dict[Role, Rule]] = field(default_factory=dict)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], *, version: int) -> Policy:
+        rules: dict[str, dict[Role, Rule]] = {}
+        for operation, by_role in document["operations"].items():
+            parsed: dict[Role, Rule] = {}
+            for role_name, raw in by_role.items():
+                raw = raw or {}
+                conditions = tuple(raw.get("conditions", ()))
+                unknown = set(conditions) - CONDITIONS
+                if unknown:
+                    raise ValueError(f"policy: unknown condition(s) {sorted(unknown)} in {operation}")
+                engines = raw.get("engineIn")
+                parsed[Role(role_name)] = Rule(
+                    view=raw.get("view", "full"),
+                    conditions=conditions,
+                    engine_in=frozenset(engines) if engines is not None else None,
+                )
+            rules[operation] = parsed
+        return cls(version=version, rules=rules)
+
+    def operations(self) -> list[str]:
+        return sorted(self.rules)
+
+    def view_for(self, principal: Principal, operation: str) -> str | None:
+        """The view the caller's role gets for `operation` (None: no rule), before any condition."""
+        role = Role.BRANCH if principal.role is Role.TEAM else principal.role
+        rule = self.rules.get(operation, {}).get(role)
+        return rule.view if rule else None
+
+    def decide(self, principal: Principal, operation: str, **attrs: Any) -> Decision:
+        """Allow or deny `operation` for `principal`, given the attributes of the resource touched.
+
+        attrs: `region` (the region a change or read is for), `overridable` (feature marked
+        region-overridable), `engine` (engine type), `scope` (a scope value a reload is limited to).
+        """
+        by_role = self.rules.get(operation)
+        if by_role is None:
+            return Decision(False, f"operation {operation!r} is not in the policy")
+        role = Role.BRANCH if principal.role is Role.TEAM else principal.role
+        rule = by_role.get(role)
+        if rule is None:
+            return Decision(False, f"role {principal.role.value!r} may not {operation}")
+        if rule.engine_in is not None and attrs.get("engine") not in rule.engine_in:
+            allowed = ", ".join(sorted(rule.engine_in)) or "none"
+            return Decision(False, f"role {principal.role.value!r} may {operation} only for: {allowed}")
+        for condition in rule.conditions:
+            failure = _check(condition, principal, attrs)
+            if failure:
+                return Decision(False, failure)
+        return Decision(True, view=rule.view)
+
+
+def _check(condition: str, principal: Principal, attrs: dict[str, Any]) -> str:
+    if condition == "own_region":
+        region = attrs.get("region")
+        if not principal.region:
+            return "the caller has no region in scope"
+        if region is not None and region != principal.region:
+            return f"region {region!r} is outside the caller's scope ({principal.region!r})"
+    elif condition == "region_overridable":
+        if not attrs.get("overridable"):
+            return "this feature is not region-overridable; only an admin may change it"
+    elif condition == "own_scope":
+        scope = attrs.get("scope")
+        if scope and scope not in principal.scope.values():
+            return f"scope {scope!r} is outside the caller's scope"
+    return ""
+
+
+# The default policy (design.md, spec section 8). Stored as version 1 of the policy document.
+DEFAULT_POLICY: dict[str, Any] = {
+    "operations": {
+        "model_config.read": {"admin": {}},
+        "model_config.update": {"admin": {}},
+        "features.read": {
+            "admin": {},
+            "region": {"view": "own_region", "conditions": ["own_region"]},
+        },
+        "features.create": {"admin": {}},
+        "features.history": {"admin": {}},
+        "features.update": {
+            "admin": {},
+            "region": {"view": "own_region", "conditions": ["own_region", "region_overridable"]},
+        },
+        "limits.read": {"admin": {}},
+        "limits.update": {"admin": {}},
+        "hot_reload": {
+            "admin": {},
+            "region": {"engineIn": ["content", "missions", "gamification"], "conditions": ["own_scope"]},
+            "country": {"engineIn": ["content", "missions"], "conditions": ["own_scope"]},
+        },
+        "releases.read": {"admin": {}},
+        "release.create": {"admin": {}},
+        "release.rollback": {"admin": {}},
+        "health.read": {
+            "admin": {"view": "full"},
+            "region": {"view": "engines"},
+            "country": {"view": "engines"},
+            "branch": {"view": "status"},
+        },
+        "diagnostics.read": {"admin": {}},
+        "audit.read": {"admin": {}},
+        "artifacts.read": {"admin": {}},
+        "artifacts.write": {"admin": {}},
+        "tokens.manage": {"admin": {}},
+        "policy.read": {"admin": {}},
+        "snapshot.read": {"admin": {}, "service": {}},
+        "gateway.call": {"admin": {}, "service": {}},
+    }
+}

@@ -1,0 +1,228 @@
+"""The web composition root: build every service once from Settings and wire the FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+from trainer_ops.access.service import Authenticator, TokenService
+from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
+from trainer_ops.audit import routes as audit_routes
+from trainer_ops.audit.service import AuditService
+from trainer_ops.audit.types import SYSTEM_ACTOR
+from trainer_ops.config import Settings
+from trainer_ops.db import migrate
+from trainer_ops.db.engine import Database, make_database
+from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.features import routes as feature_routes
+from trainer_ops.features.service import FeaturesService
+from trainer_ops.features.types import DEFAULT_FEATURES
+from trainer_ops.features.types import KIND as FEATURES
+from trainer_ops.health import routes as health_routes
+from trainer_ops.health.service import HealthService
+from trainer_ops.http import problems
+from trainer_ops.http.context import Edge
+from trainer_ops.http.middleware import EdgeMiddleware
+from trainer_ops.infra.clock import Clock, SystemClock
+from trainer_ops.infra.metrics import RequestMetrics
+from trainer_ops.infra.process import ProcessSampler
+from trainer_ops.infra.secrets import read_or_create_secret, write_private
+from trainer_ops.limits import routes as limit_routes
+from trainer_ops.limits.types import DEFAULT_LIMITS
+from trainer_ops.limits.types import KIND as LIMITS
+from trainer_ops.modelconfig import routes as model_config_routes
+from trainer_ops.modelconfig.types import DEFAULT_MODEL_CONFIG, Catalogs, check_config
+from trainer_ops.modelconfig.types import KIND as MODEL_CONFIG
+from trainer_ops.versions.refresher import SnapshotRefresher
+from trainer_ops.versions.service import DocumentEditor, DocumentService
+from trainer_ops.versions.snapshot import SnapshotHolder
+
+log = logging.getLogger("trainer_ops")
+
+POLICY = "policy"
+DEFAULT_DOCUMENTS: dict[str, dict[str, Any]] = {
+    MODEL_CONFIG: DEFAULT_MODEL_CONFIG,
+    FEATURES: DEFAULT_FEATURES,
+    LIMITS: DEFAULT_LIMITS,
+    POLICY: DEFAULT_POLICY,
+}
+SAMPLE_SECONDS = 5.0
+
+
+@dataclass
+class Ops:
+    """Every long-lived service, built once. The CLI uses it too."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    audit: AuditService
+    tokens: TokenService
+    documents: DocumentService
+    holder: SnapshotHolder
+    refresher: SnapshotRefresher
+    model_config: DocumentEditor
+    limits: DocumentEditor
+    features: FeaturesService
+    engines: EngineRegistry
+    metrics: RequestMetrics
+    sampler: ProcessSampler
+    health: HealthService
+    authenticator: Authenticator
+    _policy: tuple[int, Policy] | None = field(default=None)
+
+    def policy(self) -> Policy:
+        doc = self.holder.current.get(POLICY)
+        cached = self._policy
+        if cached is None or cached[0] != doc.version:
+            cached = (doc.version, Policy.from_document(doc.document, version=doc.version))
+            self._policy = cached
+        return cached[1]
+
+    def prepare(self) -> str | None:
+        """Migrate, write the defaults a fresh store starts with, load the snapshot. Idempotent.
+
+        Returns the admin token when this call generated one (first start of an empty store).
+        """
+        migrate.upgrade(self.database.engine)
+        with self.database.write() as session:
+            self.documents.bootstrap(session, DEFAULT_DOCUMENTS)
+        token = self._bootstrap_admin()
+        self.refresher.load()
+        self.engines.load_builtin()
+        return token
+
+    def _bootstrap_admin(self) -> str | None:
+        fixed = self.settings.bootstrap_admin_token
+        with self.database.write() as session:
+            if fixed:
+                if not self.tokens.is_registered(session, fixed):
+                    self.tokens.create(session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="bootstrap-admin",
+                                       token=fixed)
+                return None
+            if self.tokens.has_any(session):
+                return None
+            new = self.tokens.create(session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="admin")
+            write_private(self.settings.home / "admin-token", new.token + "\n")
+        return new.token
+
+    def lookup_token(self, token: str) -> Principal | None:
+        with self.database.read() as session:
+            return self.tokens.find_principal(session, token)
+
+
+def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
+    clock = clock or SystemClock()
+    database = make_database(settings)
+    audit = AuditService(clock=clock)
+    documents = DocumentService(audit=audit, clock=clock)
+    holder = SnapshotHolder()
+    catalogs = Catalogs.with_extra_models(settings.models)
+    metrics = RequestMetrics(window_seconds=settings.metrics_window_seconds)
+    sampler = ProcessSampler()
+    engines = EngineRegistry()
+    refresher = SnapshotRefresher(database=database, documents=documents, holder=holder,
+                                  kinds=list(DEFAULT_DOCUMENTS))
+    jwt_secret = settings.jwt_secret or read_or_create_secret(settings.home / "jwt-secret")
+    ops = Ops(
+        settings=settings,
+        clock=clock,
+        database=database,
+        audit=audit,
+        tokens=TokenService(audit=audit, clock=clock),
+        documents=documents,
+        holder=holder,
+        refresher=refresher,
+        model_config=DocumentEditor(kind=MODEL_CONFIG, target="model-config", database=database,
+                                    documents=documents, holder=holder,
+                                    check=lambda config: check_config(config, catalogs)),
+        limits=DocumentEditor(kind=LIMITS, target="limits", database=database, documents=documents,
+                              holder=holder),
+        features=FeaturesService(database=database, documents=documents, holder=holder),
+        engines=engines,
+        metrics=metrics,
+        sampler=sampler,
+        health=HealthService(
+            metrics=metrics, sampler=sampler, engines=engines,
+            store_ok=lambda: refresher.store_ok(max_age=max(10.0, 3 * settings.snapshot_poll_seconds)),
+            slow_endpoint_ms=settings.slow_endpoint_ms,
+        ),
+        authenticator=Authenticator(lookup=None, jwt_secret=jwt_secret, jwks_url=settings.jwt_jwks_url,
+                                    issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                    cache_seconds=settings.token_cache_seconds),
+    )
+    ops.authenticator.set_lookup(ops.lookup_token)
+    return ops
+
+
+async def _every(seconds: float, work: Any) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        await work()
+
+
+def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
+    ops = ops or build_ops(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(ops.prepare)
+        tasks = []
+        if settings.snapshot_poll_seconds > 0:
+            async def refresh() -> None:
+                await run_in_threadpool(ops.refresher.refresh)
+            tasks.append(asyncio.create_task(_every(settings.snapshot_poll_seconds, refresh)))
+
+        async def sample() -> None:
+            ops.sampler.sample()
+        tasks.append(asyncio.create_task(_every(SAMPLE_SECONDS, sample)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            ops.database.engine.dispose()
+
+    app = FastAPI(
+        title="trainer-ops",
+        version="2.0.0",
+        summary="System Operations API v2 of Retail AI Trainer.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ops = ops
+    app.state.edge = Edge(settings=settings, database=ops.database, authenticator=ops.authenticator,
+                          audit=ops.audit, policy=ops.policy)
+    app.state.model_config = ops.model_config
+    app.state.limits = ops.limits
+    app.state.features = ops.features
+    app.state.health = ops.health
+    app.state.metrics = ops.metrics
+    problems.install(app)
+    for module in (model_config_routes, feature_routes, limit_routes, health_routes, audit_routes):
+        app.include_router(module.router)
+    app.add_middleware(EdgeMiddleware, metrics=ops.metrics, max_body_bytes=settings.max_json_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (tops_...) or a JWT."}
+    }
+    schema["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,1 @@
+"""Audit log: every change and denial, appended in the same transaction, hash-chained."""

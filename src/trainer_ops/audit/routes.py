@@ -1,0 +1,75 @@
+"""Audit query endpoint (spec section 7). Routes sit on top of the HTTP edge like every domain's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from trainer_ops.access.types import Principal
+from trainer_ops.audit.service import AuditQuery
+from trainer_ops.errors import Invalid
+from trainer_ops.http.context import edge_of
+from trainer_ops.http.guard import authorize, principal
+from trainer_ops.http.responses import json_response
+
+router = APIRouter(prefix="/operator/ops", tags=["audit"])
+
+
+class AuditPageRead(BaseModel):
+    items: list[dict[str, object]]
+    nextCursor: str | None
+
+
+def parse_time_ms(value: str | None, field: str) -> int | None:
+    """Epoch seconds (as the contract writes times) or ISO-8601; naive ISO times are UTC."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(float(value) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid("audit.bad_time", f"{field} must be epoch seconds or ISO-8601, got {value!r}",
+                      errors=[{"field": field, "message": "epoch seconds or ISO-8601"}]) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@router.get("/audit", responses={200: {"model": AuditPageRead}})
+async def query_audit(
+    request: Request,
+    who: Principal = Depends(principal),
+    userId: str | None = Query(None, description="only entries by this user"),
+    action: str | None = Query(None, description="predict|publish|reload|update_config|access_denied|..., "
+                                                 "or a comma list"),
+    from_: str | None = Query(None, alias="from", description="epoch seconds or ISO-8601, inclusive"),
+    to: str | None = Query(None, description="epoch seconds or ISO-8601, inclusive"),
+    limit: int = Query(50, description="page size, 1 to 500"),
+    cursor: str | None = Query(None, description="nextCursor of the previous page"),
+) -> Response:
+    """The audit log, newest first. Each entry has Step 1's fields (actor, action, targetId, scope,
+    timestamp, details) and ours (seq, before, after, outcome, requestId, prevHash, hash)."""
+    await authorize(request, who, "audit.read")
+    query = AuditQuery(
+        user_id=userId or None,
+        actions=tuple(a.strip() for a in action.split(",") if a.strip()) if action else (),
+        from_ms=parse_time_ms(from_, "from"),
+        to_ms=parse_time_ms(to, "to"),
+        cursor=cursor or None,
+        limit=limit,
+    )
+    edge = edge_of(request)
+
+    def run() -> dict[str, object]:
+        with edge.database.read() as session:
+            page = edge.audit.query(session, query)
+        return {"items": page.items, "nextCursor": page.next_cursor}
+
+    return json_response(await run_in_threadpool(run))

@@ -1,0 +1,179 @@
+"""Audit use cases: append an entry inside the caller's transaction, query, check the chain."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from trainer_ops.audit.models import AuditEntryRow
+from trainer_ops.audit.store import AuditStore
+from trainer_ops.audit.types import GENESIS_HASH, Action, Actor, canonical, chain_hash, entry_body
+from trainer_ops.errors import Invalid
+from trainer_ops.infra.clock import Clock
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    user_id: str | None = None
+    actions: tuple[str, ...] = ()
+    from_ms: int | None = None
+    to_ms: int | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class AuditService:
+    def __init__(self, *, clock: Clock, store: AuditStore | None = None) -> None:
+        self._clock = clock
+        self._store = store or AuditStore()
+
+    def lock_chain(self, session: Session) -> None:
+        """Take the chain head lock now: every audited change in this transaction is then serialised."""
+        self._store.lock_head(session)
+
+    def append(
+        self,
+        session: Session,
+        *,
+        actor: Actor,
+        action: Action,
+        target: str,
+        before: Any = None,
+        after: Any = None,
+        outcome: str = "success",
+        request_id: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Chain one entry onto the head, in the caller's transaction. Returns its seq."""
+        head = self._store.lock_head(session)
+        seq = head.seq + 1
+        body = entry_body(
+            seq=seq,
+            ts_ms=int(self._clock.now() * 1000),
+            actor=actor,
+            action=action.value,
+            target=target,
+            before=before,
+            after=after,
+            outcome=outcome,
+            request_id=request_id,
+            details=details,
+        )
+        raw = canonical(body)
+        digest = chain_hash(head.hash, raw)
+        self._store.append(
+            session,
+            AuditEntryRow(
+                seq=seq,
+                ts_ms=body["tsMs"],
+                user_id=actor.user_id,
+                role=actor.role,
+                action=action.value,
+                target=target,
+                request_id=request_id,
+                body=raw.decode(),
+                prev_hash=head.hash,
+                hash=digest,
+            ),
+        )
+        return seq
+
+    def query(self, session: Session, query: AuditQuery) -> AuditPage:
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise Invalid(
+                "audit.bad_limit",
+                f"limit must be between 1 and {MAX_PAGE}",
+                errors=[{"field": "limit", "message": f"must be between 1 and {MAX_PAGE}"}],
+            )
+        unknown = [a for a in query.actions if a not in Action.__members__.values()]
+        if unknown:
+            known = ", ".join(a.value for a in Action)
+            raise Invalid(
+                "audit.unknown_action",
+                f"unknown action {unknown[0]!r}; known actions: {known}",
+                errors=[{"field": "action", "message": f"unknown action {unknown[0]!r}"}],
+            )
+        rows = self._store.query(
+            session,
+            user_id=query.user_id,
+            actions=query.actions,
+            from_ms=query.from_ms,
+            to_ms=query.to_ms,
+            before_seq=decode_cursor(query.cursor) if query.cursor else None,
+            limit=query.limit + 1,
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1].seq) if more and rows else None
+        return AuditPage(items=[entry_view(row) for row in rows], next_cursor=next_cursor)
+
+    def first_broken_link(self, session: Session) -> tuple[int, str] | None:
+        """(seq, reason) of the first entry whose chain does not hold, or None when intact."""
+        prev = GENESIS_HASH
+        expected_seq = 1
+        for row in self._store.all_in_order(session):
+            if row.seq != expected_seq:
+                return row.seq, f"expected seq {expected_seq}"
+            if row.prev_hash != prev:
+                return row.seq, "prevHash does not match the previous entry"
+            if chain_hash(prev, row.body.encode()) != row.hash:
+                return row.seq, "hash does not match the entry"
+            prev = row.hash
+            expected_seq += 1
+        return None
+
+
+def entry_view(row: AuditEntryRow) -> dict[str, Any]:
+    """What the API shows of an entry: ours, plus Step 1's actor/action/targetId/scope/timestamp/details."""
+    body = orjson.loads(row.body)
+    ts_ms = body["tsMs"]
+    return {
+        "seq": row.seq,
+        "timestamp": ts_ms // 1000,
+        "time": datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds"),
+        "actor": body["actor"],
+        "userId": body["actor"]["userId"],
+        "action": body["action"],
+        "target": body["target"],
+        "targetId": body["target"],
+        "scope": body["actor"]["scope"],
+        "before": body["before"],
+        "after": body["after"],
+        "outcome": body["outcome"],
+        "requestId": body["requestId"],
+        "details": body["details"],
+        "prevHash": row.prev_hash,
+        "hash": row.hash,
+    }
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s:"):
+            raise ValueError(raw)
+        return int(raw[2:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid(
+            "audit.bad_cursor",
+            "cursor is not one this server handed out; start again without it",
+            errors=[{"field": "cursor", "message": "not a valid cursor"}],
+        ) from None

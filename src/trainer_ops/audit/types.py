@@ -1,0 +1,75 @@
+"""Audit entries as values: canonical bytes and the hash chain (no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+
+GENESIS_HASH = "0" * 64
+
+
+class Action(StrEnum):
+    # The spec's four (section 7).
+    PREDICT = "predict"
+    PUBLISH = "publish"
+    RELOAD = "reload"
+    UPDATE_CONFIG = "update_config"
+    # Ours.
+    ACCESS_DENIED = "access_denied"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: str
+    role: str
+    scope: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"userId": self.user_id, "role": self.role, "scope": self.scope}
+
+
+SYSTEM_ACTOR = Actor(user_id="system", role="system", scope={})
+
+
+def entry_body(
+    *,
+    seq: int,
+    ts_ms: int,
+    actor: Actor,
+    action: str,
+    target: str,
+    before: Any,
+    after: Any,
+    outcome: str,
+    request_id: str,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The hashed part of an entry. seq and time are inside it, so neither can be changed unseen."""
+    return {
+        "seq": seq,
+        "tsMs": ts_ms,
+        "actor": actor.as_json(),
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+        "outcome": outcome,
+        "requestId": request_id,
+        "details": details or {},
+    }
+
+
+def canonical(body: dict[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON: the same entry always has the same bytes, hence the same hash."""
+    return bytes(rfc8785.dumps(body))
+
+
+def chain_hash(prev_hash: str, canonical_body: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_body).hexdigest()

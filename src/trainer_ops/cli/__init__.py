@@ -1,0 +1,1 @@
+"""The `trainer-ops` command line: the second composition root."""

@@ -1,0 +1,52 @@
+"""Settings: read once from the environment (TRAINER_OPS_*) in an entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAINER_OPS_", extra="ignore")
+
+    # Where local state lives: the SQLite file by default and the secret files (mode 0600).
+    home: Path = Path(".trainer-ops")
+    database_url: str = ""
+    redis_url: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    # Tokens. A bootstrap admin token set here is registered on first start instead of a generated one.
+    bootstrap_admin_token: str = ""
+    jwt_secret: str = ""
+    jwt_jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    token_cache_seconds: float = 5.0
+
+    # HTTP edge.
+    max_json_body_bytes: int = 1_048_576
+    slow_endpoint_ms: float = 500.0
+    metrics_window_seconds: int = 300
+
+    # How often a replica checks the store for changes made elsewhere (another replica, the CLI).
+    # 0 disables the check (single process, every change made through this process).
+    snapshot_poll_seconds: float = 1.0
+
+    # Extra models for the model catalog: {"name": maxTokensCeiling}.
+    models: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL; PostgreSQL URLs are pinned to the psycopg 3 driver."""
+        url = self.database_url or f"sqlite:///{self.home / 'trainer-ops.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

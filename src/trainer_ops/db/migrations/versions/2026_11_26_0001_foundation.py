@@ -1,0 +1,117 @@
+"""Foundation: document versions, API tokens, the audit log and its chain head.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+# Rows of these tables are never changed or removed; the store itself refuses it.
+APPEND_ONLY = ("audit_entries", "document_versions")
+
+
+def _append_only(table: str) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
+        return
+    op.execute(
+        f"""CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"""
+    )
+    op.execute(f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+               f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
+    op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+               f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()")
+    # ALWAYS: the triggers fire even for sessions with session_replication_role = replica.
+    op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_change")
+    op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
+
+
+def _drop_append_only(table: str) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        return
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}")
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "document_versions",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("document", sa.Text, nullable=False),
+        sa.Column("change", sa.Text, nullable=False),
+        sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+        sa.Column("actor_user_id", sa.String(128), nullable=False),
+        sa.Column("actor_role", sa.String(32), nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.UniqueConstraint("kind", "version", name="uq_document_versions_kind_version"),
+    )
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("prefix", sa.String(16), nullable=False),
+        sa.Column("user_id", sa.String(128), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("region", sa.String(64)),
+        sa.Column("country", sa.String(64)),
+        sa.Column("branch", sa.String(64)),
+        sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+        sa.Column("expires_at_ms", sa.BigInteger),
+        sa.Column("revoked_at_ms", sa.BigInteger),
+    )
+    op.create_table(
+        "audit_entries",
+        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("ts_ms", sa.BigInteger, nullable=False),
+        sa.Column("user_id", sa.String(128), nullable=False),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("target", sa.String(256), nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+    op.create_index("ix_audit_user_seq", "audit_entries", ["user_id", "seq"])
+    op.create_index("ix_audit_action_seq", "audit_entries", ["action", "seq"])
+    op.create_index("ix_audit_ts", "audit_entries", ["ts_ms"])
+    head = op.create_table(
+        "audit_head",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
+    for table in APPEND_ONLY:
+        _append_only(table)
+
+
+def downgrade() -> None:
+    for table in APPEND_ONLY:
+        _drop_append_only(table)
+    op.drop_table("audit_head")
+    op.drop_index("ix_audit_ts", "audit_entries")
+    op.drop_index("ix_audit_action_seq", "audit_entries")
+    op.drop_index("ix_audit_user_seq", "audit_entries")
+    op.drop_table("audit_entries")
+    op.drop_table("api_tokens")
+    op.drop_table("document_versions")

@@ -1,0 +1,1 @@
+"""Engines: the eight AI engines the ops layer controls, and the state of each live instance."""

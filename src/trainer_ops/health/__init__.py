@@ -1,0 +1,1 @@
+"""Health and diagnostics (spec section 5) from real measurements, plus /livez, /readyz, /metrics."""

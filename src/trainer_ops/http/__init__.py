@@ -1,0 +1,1 @@
+"""The HTTP edge kit shared by routers: problems, auth, the policy guard, bodies, ETags, middleware."""

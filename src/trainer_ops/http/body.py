@@ -1,0 +1,62 @@
+"""Request bodies: content type (415), size (413, enforced by the middleware), JSON (400), shape (422)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from trainer_ops.errors import BadRequest, Invalid, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append({"field": field, "message": message})
+    return out
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Read and validate a JSON body strictly: wrong types and unknown fields are refused, not coerced."""
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise UnsupportedMediaType(
+            "http.unsupported_media_type",
+            f"send the body as application/json (got {content_type or 'no Content-Type'})",
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("http.empty_body", "a JSON body is required")
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise BadRequest("http.bad_json", "the body is not valid JSON") from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+            raise Invalid("http.not_an_object", "the body must be a JSON object",
+                          errors=[{"field": "body", "message": "must be a JSON object"}]) from None
+        errors = field_errors(exc)
+        names = ", ".join(sorted({e["field"] for e in errors}))
+        raise Invalid("http.invalid_body", f"invalid field(s): {names}", errors=errors) from None
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """openapi_extra documenting a body that the route reads itself (so errors are ours, not FastAPI's)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -1,0 +1,32 @@
+"""What every router needs from the composition root, hung on app.state.edge by create_app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from trainer_ops.access.service import Authenticator
+from trainer_ops.access.types import Policy
+from trainer_ops.audit.service import AuditService
+from trainer_ops.config import Settings
+from trainer_ops.db.engine import Database
+
+
+@dataclass
+class Edge:
+    settings: Settings
+    database: Database
+    authenticator: Authenticator
+    audit: AuditService
+    policy: Callable[[], Policy]
+
+
+def edge_of(request: Request) -> Edge:
+    edge: Edge = request.app.state.edge
+    return edge
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))

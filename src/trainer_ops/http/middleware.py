@@ -1,0 +1,88 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would cost more than the hot reads themselves).
+
+One pass per request: a request id, the body size limit, and the latency measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trainer_ops.errors import PayloadTooLarge
+from trainer_ops.http.problems import PROBLEM_JSON, problem_body
+from trainer_ops.infra.metrics import RequestMetrics
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = b""
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _REQUEST_ID.match(value):
+                request_id = value
+            elif name == b"content-length" and value.isdigit():
+                length = int(value)
+        if not request_id:
+            request_id = os.urandom(8).hex().encode()
+        rid = request_id.decode()
+        scope.setdefault("state", {})["request_id"] = rid
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        try:
+            limit = self.max_body_bytes
+            if length > limit:
+                await self._too_large(scope, send_wrapper, rid, limit)
+                return
+            await self.app(scope, _limited(receive, limit) if length < 0 else receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(method=scope["method"], route=path, status=status_holder[0],
+                                 seconds=time.perf_counter() - started)
+
+    async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
+        error = PayloadTooLarge("http.too_large", f"the body is larger than {limit} bytes")
+        body = orjson.dumps(problem_body(error, instance=scope["path"], request_id=request_id))
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """A receive that refuses a chunked body once it passes the limit, before reading the rest."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message: dict[str, Any] = dict(await receive())
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge("http.too_large", f"the body is larger than {limit} bytes")
+        return message
+
+    return wrapped

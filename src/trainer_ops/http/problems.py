@@ -1,0 +1,97 @@
+"""RFC 9457 problem+json for every error, rendered in one place; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from trainer_ops.errors import (
+    BadRequest,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    TrainerOpsError,
+)
+
+log = logging.getLogger("trainer_ops.http")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:trainer-ops:problem:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.message,
+        "instance": instance,
+        "code": error.family_code,
+        "reason": error.code,
+        "requestId": request_id,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    body.update(error.extra)
+    return body
+
+
+def problem_response(error: TrainerOpsError, request: Request) -> Response:
+    request_id = getattr(request.state, "request_id", "")
+    body = problem_body(error, instance=request.url.path, request_id=request_id)
+    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON,
+                    headers=error.headers)
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
+    return [{"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors]
+
+
+def install(app: FastAPI) -> None:
+    async def on_ops_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TrainerOpsError)
+        return problem_response(exc, request)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error: TrainerOpsError
+        if exc.status_code == 404:
+            error = NotFound("http.not_found", f"no such endpoint: {request.method} {request.url.path}; "
+                             "see /openapi.json for the API")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed("http.method_not_allowed",
+                                     f"{request.method} is not allowed on {request.url.path}")
+            error.headers = dict(exc.headers or {})
+        else:
+            error = TrainerOpsError("http.error", str(exc.detail))
+            error.status = exc.status_code
+        return problem_response(error, request)
+
+    async def on_request_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem_response(BadRequest("http.bad_json", "the body is not valid JSON"), request)
+        return problem_response(
+            Invalid("http.invalid", "the request has invalid parameters", errors=validation_errors(errors)),
+            request,
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(TrainerOpsError("internal", "an internal error occurred; it was logged "
+                                                "with this request id"), request)
+
+    app.add_exception_handler(TrainerOpsError, on_ops_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,1 @@
+"""Outside world behind small Protocols, each with a real and an in-memory twin."""

@@ -1,0 +1,1 @@
+"""Rate limits and safety (spec section 6): AI calls per minute, upload size, concurrent sessions."""

@@ -1,0 +1,1 @@
+"""Versioned documents (model config, features, limits, policy): immutable versions and the live snapshot."""

@@ -1,0 +1,202 @@
+"""Versioned-document use cases: change with If-Match, history, bootstrap, load into the snapshot."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from trainer_ops.access.service import actor_of
+from trainer_ops.access.types import Principal
+from trainer_ops.audit.service import AuditService
+from trainer_ops.audit.types import SYSTEM_ACTOR, Action, Actor
+from trainer_ops.db.engine import Database
+from trainer_ops.errors import Invalid, PreconditionFailed
+from trainer_ops.infra.clock import Clock
+from trainer_ops.versions.models import DocumentVersionRow
+from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
+from trainer_ops.versions.store import VersionStore
+
+MAX_HISTORY_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Change:
+    """The new whole document, and the touched part before and after (for history and audit)."""
+
+    document: dict[str, Any]
+    target: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+class DocumentService:
+    def __init__(self, *, audit: AuditService, clock: Clock, store: VersionStore | None = None) -> None:
+        self._audit = audit
+        self._clock = clock
+        self._store = store or VersionStore()
+
+    def load(self, session: Session, kinds: list[str]) -> list[VersionedDocument]:
+        docs = []
+        for kind in kinds:
+            row = self._store.latest(session, kind)
+            if row is not None:
+                docs.append(VersionedDocument.of(kind, row.version, orjson.loads(row.document)))
+        return docs
+
+    def latest_versions(self, session: Session) -> dict[str, int]:
+        return self._store.latest_versions(session)
+
+    def bootstrap(self, session: Session, defaults: dict[str, dict[str, Any]]) -> None:
+        """Write version 1 of every document the store does not have yet."""
+        self._audit.lock_chain(session)
+        for kind, document in defaults.items():
+            if self._store.latest(session, kind) is None:
+                self._write(session, kind=kind, version=1, actor=SYSTEM_ACTOR, request_id="bootstrap",
+                            change=Change(document, kind, None, document))
+
+    def change(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        actor: Actor,
+        if_match: int | None,
+        apply: Callable[[dict[str, Any]], Change],
+        request_id: str,
+        action: Action = Action.UPDATE_CONFIG,
+    ) -> VersionedDocument:
+        """Apply `apply` to the current document and store the result as the next version.
+
+        Serialised with every other audited change, so two writers never both become version N+1.
+        A change that changes nothing writes nothing and returns the current version.
+        """
+        self._audit.lock_chain(session)
+        row = self._store.latest(session, kind)
+        if row is None:
+            raise Invalid(f"{kind}.missing", f"the store has no {kind} document; run `trainer-ops db upgrade`")
+        if if_match is not None and if_match != row.version:
+            raise PreconditionFailed(
+                f"{kind}.stale",
+                f"If-Match names version {if_match} but the current version is {row.version}; "
+                "read it again and retry",
+                extra={"currentVersion": row.version},
+            )
+        current = orjson.loads(row.document)
+        change = apply(copy.deepcopy(current))
+        if change.document == current:
+            return VersionedDocument.of(kind, row.version, current)
+        return self._write(session, kind=kind, version=row.version + 1, actor=actor, request_id=request_id,
+                           change=change, action=action)
+
+    def _write(
+        self,
+        session: Session,
+        *,
+        kind: str,
+        version: int,
+        actor: Actor,
+        request_id: str,
+        change: Change,
+        action: Action = Action.UPDATE_CONFIG,
+    ) -> VersionedDocument:
+        self._store.add(
+            session,
+            DocumentVersionRow(
+                kind=kind,
+                version=version,
+                document=orjson.dumps(change.document).decode(),
+                change=orjson.dumps({"target": change.target, "before": change.before,
+                                     "after": change.after}).decode(),
+                created_at_ms=int(self._clock.now() * 1000),
+                actor_user_id=actor.user_id,
+                actor_role=actor.role,
+                request_id=request_id,
+            ),
+        )
+        self._audit.append(
+            session, actor=actor, action=action, target=change.target, before=change.before,
+            after=change.after, request_id=request_id, details={"kind": kind, "version": version},
+        )
+        return VersionedDocument.of(kind, version, change.document)
+
+    def history(self, session: Session, kind: str, *, cursor: int | None, limit: int) -> HistoryPage:
+        if not 1 <= limit <= MAX_HISTORY_PAGE:
+            raise Invalid("history.bad_limit", f"limit must be between 1 and {MAX_HISTORY_PAGE}",
+                          errors=[{"field": "limit", "message": f"must be 1 to {MAX_HISTORY_PAGE}"}])
+        rows = self._store.history(session, kind, before_version=cursor, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = []
+        for row in rows:
+            change = orjson.loads(row.change)
+            items.append({
+                "version": row.version,
+                "at": row.created_at_ms // 1000,
+                "actor": {"userId": row.actor_user_id, "role": row.actor_role},
+                "target": change["target"],
+                "before": change["before"],
+                "after": change["after"],
+                "requestId": row.request_id,
+                "document": orjson.loads(row.document),
+            })
+        return HistoryPage(items=items, next_cursor=rows[-1].version if more and rows else None)
+
+
+class DocumentEditor:
+    """Read and change one whole-document setting (model config, limits): the shared use cases."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        target: str,
+        database: Database,
+        documents: DocumentService,
+        holder: SnapshotHolder,
+        check: Callable[[dict[str, Any]], list[dict[str, str]]] | None = None,
+    ) -> None:
+        self.kind = kind
+        self._target = target
+        self._db = database
+        self._documents = documents
+        self._holder = holder
+        self._check = check
+
+    def current(self) -> VersionedDocument:
+        return self._holder.current.get(self.kind)
+
+    def update(
+        self, *, principal: Principal, changes: dict[str, Any], if_match: int | None, request_id: str
+    ) -> VersionedDocument:
+        def apply(document: dict[str, Any]) -> Change:
+            merged = {**document, **changes}
+            errors = self._check(merged) if self._check else []
+            if errors:
+                names = ", ".join(e["field"] for e in errors)
+                raise Invalid(f"{self.kind}.invalid", f"invalid field(s): {names}", errors=errors)
+            touched = sorted(k for k in changes if document.get(k) != changes[k])
+            return Change(merged, self._target, {k: document.get(k) for k in touched},
+                          {k: merged[k] for k in touched})
+
+        with self._db.write() as session:
+            doc = self._documents.change(
+                session, kind=self.kind, actor=actor_of(principal), if_match=if_match, apply=apply,
+                request_id=request_id,
+            )
+        self._holder.publish(doc)
+        return doc
+
+    def history(self, *, cursor: int | None, limit: int) -> HistoryPage:
+        with self._db.read() as session:
+            return self._documents.history(session, self.kind, cursor=cursor, limit=limit)

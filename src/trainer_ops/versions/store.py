@@ -1,0 +1,39 @@
+"""Every document-version query."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from trainer_ops.versions.models import DocumentVersionRow
+
+
+class VersionStore:
+    def latest(self, session: Session, kind: str) -> DocumentVersionRow | None:
+        return session.execute(
+            select(DocumentVersionRow)
+            .where(DocumentVersionRow.kind == kind)
+            .order_by(DocumentVersionRow.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def latest_versions(self, session: Session) -> dict[str, int]:
+        rows = session.execute(
+            select(DocumentVersionRow.kind, func.max(DocumentVersionRow.version)).group_by(
+                DocumentVersionRow.kind
+            )
+        ).all()
+        return {kind: int(version) for kind, version in rows}
+
+    def add(self, session: Session, row: DocumentVersionRow) -> None:
+        session.add(row)
+        session.flush()
+
+    def history(
+        self, session: Session, kind: str, *, before_version: int | None, limit: int
+    ) -> list[DocumentVersionRow]:
+        stmt = select(DocumentVersionRow).where(DocumentVersionRow.kind == kind)
+        if before_version is not None:
+            stmt = stmt.where(DocumentVersionRow.version < before_version)
+        stmt = stmt.order_by(DocumentVersionRow.version.desc()).limit(limit)
+        return list(session.execute(stmt).scalars())
