@@ -105,8 +105,9 @@ class Ops:
         with self.database.write() as session:
             if fixed:
                 if not self.tokens.is_registered(session, fixed):
-                    self.tokens.create(session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="bootstrap-admin",
-                                       token=fixed)
+                    self.tokens.create(
+                        session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="bootstrap-admin", token=fixed
+                    )
                 return None
             if self.tokens.has_any(session):
                 return None
@@ -129,8 +130,9 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     metrics = RequestMetrics(window_seconds=settings.metrics_window_seconds)
     sampler = ProcessSampler()
     engines = EngineRegistry()
-    refresher = SnapshotRefresher(database=database, documents=documents, holder=holder,
-                                  kinds=list(DEFAULT_DOCUMENTS))
+    refresher = SnapshotRefresher(
+        database=database, documents=documents, holder=holder, kinds=list(DEFAULT_DOCUMENTS)
+    )
     jwt_secret = settings.jwt_secret or read_or_create_secret(settings.home / "jwt-secret")
     ops = Ops(
         settings=settings,
@@ -141,23 +143,36 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         documents=documents,
         holder=holder,
         refresher=refresher,
-        model_config=DocumentEditor(kind=MODEL_CONFIG, target="model-config", database=database,
-                                    documents=documents, holder=holder,
-                                    check=lambda config: check_config(config, catalogs)),
-        limits=DocumentEditor(kind=LIMITS, target="limits", database=database, documents=documents,
-                              holder=holder),
+        model_config=DocumentEditor(
+            kind=MODEL_CONFIG,
+            target="model-config",
+            database=database,
+            documents=documents,
+            holder=holder,
+            check=lambda config: check_config(config, catalogs),
+        ),
+        limits=DocumentEditor(
+            kind=LIMITS, target="limits", database=database, documents=documents, holder=holder
+        ),
         features=FeaturesService(database=database, documents=documents, holder=holder),
         engines=engines,
         metrics=metrics,
         sampler=sampler,
         health=HealthService(
-            metrics=metrics, sampler=sampler, engines=engines,
+            metrics=metrics,
+            sampler=sampler,
+            engines=engines,
             store_ok=lambda: refresher.store_ok(max_age=max(10.0, 3 * settings.snapshot_poll_seconds)),
             slow_endpoint_ms=settings.slow_endpoint_ms,
         ),
-        authenticator=Authenticator(lookup=None, jwt_secret=jwt_secret, jwks_url=settings.jwt_jwks_url,
-                                    issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                                    cache_seconds=settings.token_cache_seconds),
+        authenticator=Authenticator(
+            lookup=None,
+            jwt_secret=jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache_seconds=settings.token_cache_seconds,
+        ),
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     return ops
@@ -177,12 +192,15 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         await run_in_threadpool(ops.prepare)
         tasks = []
         if settings.snapshot_poll_seconds > 0:
+
             async def refresh() -> None:
                 await run_in_threadpool(ops.refresher.refresh)
+
             tasks.append(asyncio.create_task(_every(settings.snapshot_poll_seconds, refresh)))
 
         async def sample() -> None:
             ops.sampler.sample()
+
         tasks.append(asyncio.create_task(_every(SAMPLE_SECONDS, sample)))
         try:
             yield
@@ -201,8 +219,13 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ops = ops
-    app.state.edge = Edge(settings=settings, database=ops.database, authenticator=ops.authenticator,
-                          audit=ops.audit, policy=ops.policy)
+    app.state.edge = Edge(
+        settings=settings,
+        database=ops.database,
+        authenticator=ops.authenticator,
+        audit=ops.audit,
+        policy=ops.policy,
+    )
     app.state.model_config = ops.model_config
     app.state.limits = ops.limits
     app.state.features = ops.features

@@ -20,7 +20,7 @@ from trainer_ops.audit.types import Action, Actor
 from trainer_ops.errors import Invalid, NotFound, Unauthorized
 from trainer_ops.infra.clock import Clock
 
-TOKEN_PREFIX = "tops_"
+TOKEN_PREFIX = "tops_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(token: str) -> str:
@@ -79,9 +79,15 @@ class TokenService:
             actor=actor,
             action=Action.TOKEN_CREATED,
             target=f"token:{row.id}",
-            after={"id": row.id, "prefix": row.prefix, "userId": user_id, "role": role.value,
-                   "scope": {k: v for k, v in (("region", region), ("country", country),
-                                                ("branch", branch)) if v}},
+            after={
+                "id": row.id,
+                "prefix": row.prefix,
+                "userId": user_id,
+                "role": role.value,
+                "scope": {
+                    k: v for k, v in (("region", region), ("country", country), ("branch", branch)) if v
+                },
+            },
         )
         return NewToken(token=value, row_id=row.id)
 
@@ -106,14 +112,22 @@ class TokenService:
         if row.expires_at_ms is not None and row.expires_at_ms <= self._clock.now() * 1000:
             return None
         return Principal(
-            user_id=row.user_id, role=Role(row.role), region=row.region, country=row.country,
-            branch=row.branch, via="token",
+            user_id=row.user_id,
+            role=Role(row.role),
+            region=row.region,
+            country=row.country,
+            branch=row.branch,
+            via="token",
         )
 
 
 def _check_scope(role: Role, *, region: str | None, country: str | None, branch: str | None) -> None:
-    needed = {Role.REGION: ("region", region), Role.COUNTRY: ("country", country),
-              Role.BRANCH: ("branch", branch), Role.TEAM: ("branch", branch)}
+    needed = {
+        Role.REGION: ("region", region),
+        Role.COUNTRY: ("country", country),
+        Role.BRANCH: ("branch", branch),
+        Role.TEAM: ("branch", branch),
+    }
     if role in needed:
         name, value = needed[role]
         if not value:
@@ -184,7 +198,11 @@ class Authenticator:
             else:
                 raise _unauthorized(f"JWT algorithm {alg!r} is not accepted here", "invalid_token")
             claims = jwt.decode(
-                token, key, algorithms=[alg], issuer=self._issuer, audience=self._audience,
+                token,
+                key,
+                algorithms=[alg],
+                issuer=self._issuer,
+                audience=self._audience,
                 options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
             )
         except jwt.PyJWTError as exc:
@@ -194,8 +212,12 @@ class Authenticator:
         except ValueError:
             raise _unauthorized("the JWT has no valid 'role' claim", "invalid_token") from None
         return Principal(
-            user_id=str(claims["sub"]), role=role, region=claims.get("region"),
-            country=claims.get("country"), branch=claims.get("branch"), via="jwt",
+            user_id=str(claims["sub"]),
+            role=role,
+            region=claims.get("region"),
+            country=claims.get("country"),
+            branch=claims.get("branch"),
+            via="jwt",
         )
 
 

@@ -35,8 +35,11 @@ def parse_time_ms(value: str | None, field: str) -> int | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid("audit.bad_time", f"{field} must be epoch seconds or ISO-8601, got {value!r}",
-                      errors=[{"field": field, "message": "epoch seconds or ISO-8601"}]) from None
+        raise Invalid(
+            "audit.bad_time",
+            f"{field} must be epoch seconds or ISO-8601, got {value!r}",
+            errors=[{"field": field, "message": "epoch seconds or ISO-8601"}],
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
@@ -47,8 +50,9 @@ async def query_audit(
     request: Request,
     who: Principal = Depends(principal),
     userId: str | None = Query(None, description="only entries by this user"),
-    action: str | None = Query(None, description="predict|publish|reload|update_config|access_denied|..., "
-                                                 "or a comma list"),
+    action: str | None = Query(
+        None, description="predict|publish|reload|update_config|access_denied|..., or a comma list"
+    ),
     from_: str | None = Query(None, alias="from", description="epoch seconds or ISO-8601, inclusive"),
     to: str | None = Query(None, description="epoch seconds or ISO-8601, inclusive"),
     limit: int = Query(50, description="page size, 1 to 500"),

@@ -20,8 +20,8 @@ class Action(StrEnum):
     UPDATE_CONFIG = "update_config"
     # Ours.
     ACCESS_DENIED = "access_denied"
-    TOKEN_CREATED = "token_created"
-    TOKEN_REVOKED = "token_revoked"
+    TOKEN_CREATED = "token_created"  # noqa: S105 - an action name
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an action name
     ROLLBACK = "rollback"
 
 

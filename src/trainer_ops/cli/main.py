@@ -45,8 +45,10 @@ def serve(
     token = ops.prepare()
     base = f"http://{host}:{port}"
     token_file = settings.home / "admin-token"
-    out.print(f"[bold green]trainer-ops[/bold green] serving on {base}  (store: "
-              f"{ops.database.engine.url.render_as_string(hide_password=True)})")
+    out.print(
+        f"[bold green]trainer-ops[/bold green] serving on {base}  (store: "
+        f"{ops.database.engine.url.render_as_string(hide_password=True)})"
+    )
     if token:
         out.print(f"admin token (printed once, also in {token_file}):\n  [bold]{token}[/bold]")
     elif settings.bootstrap_admin_token:
@@ -55,10 +57,19 @@ def serve(
         out.print(f"admin token: in {token_file}")
     shown = "$TRAINER_OPS_BOOTSTRAP_ADMIN_TOKEN" if settings.bootstrap_admin_token else f"$(cat {token_file})"
     out.print("try:")
-    out.print(f"  curl -s -H \"Authorization: Bearer {shown}\" {base}/operator/ops/model-config", soft_wrap=True)
+    out.print(
+        f'  curl -s -H "Authorization: Bearer {shown}" {base}/operator/ops/model-config', soft_wrap=True
+    )
     out.print(f"API reference: {base}/docs")
-    uvicorn.run(create_app(settings, ops=ops), host=host, port=port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools")
+    uvicorn.run(
+        create_app(settings, ops=ops),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 @app.command()
@@ -102,9 +113,16 @@ def token_create(
     ops.prepare()
     try:
         with ops.database.write() as session:
-            new = ops.tokens.create(session, actor=CLI_ACTOR, role=role, user_id=user, region=region,
-                                    country=country, branch=branch,
-                                    ttl_seconds=ttl_days * 86400 if ttl_days else None)
+            new = ops.tokens.create(
+                session,
+                actor=CLI_ACTOR,
+                role=role,
+                user_id=user,
+                region=region,
+                country=country,
+                branch=branch,
+                ttl_seconds=ttl_days * 86400 if ttl_days else None,
+            )
     except TrainerOpsError as error:
         _fail(error)
         return
@@ -121,10 +139,19 @@ def token_list() -> None:
     table = Table("id", "prefix", "user", "role", "scope", "state")
     with ops.database.read() as session:
         for row in ops.tokens.list_tokens(session):
-            scope = " ".join(f"{k}={v}" for k, v in (("region", row.region), ("country", row.country),
-                                                     ("branch", row.branch)) if v)
-            table.add_row(str(row.id), row.prefix, row.user_id, row.role, scope,
-                          "revoked" if row.revoked_at_ms else "active")
+            scope = " ".join(
+                f"{k}={v}"
+                for k, v in (("region", row.region), ("country", row.country), ("branch", row.branch))
+                if v
+            )
+            table.add_row(
+                str(row.id),
+                row.prefix,
+                row.user_id,
+                row.role,
+                scope,
+                "revoked" if row.revoked_at_ms else "active",
+            )
     out.print(table)
 
 

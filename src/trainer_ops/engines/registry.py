@@ -11,7 +11,14 @@ import time
 from dataclasses import dataclass, replace
 
 ENGINE_TYPES: tuple[str, ...] = (
-    "scenario", "prompt", "difficulty", "content", "gamification", "missions", "upm", "insights",
+    "scenario",
+    "prompt",
+    "difficulty",
+    "content",
+    "gamification",
+    "missions",
+    "upm",
+    "insights",
 )
 # The spec writes `mission` in hot reload and `missions` elsewhere.
 ALIASES = {"mission": "missions"}
@@ -33,8 +40,10 @@ class EngineState:
     def status(self, now: float) -> str:
         if self.active_ruleset is None:
             return "down"
-        recent_rollback = (self.last_rollback_at is not None
-                           and now - self.last_rollback_at < DEGRADED_AFTER_ROLLBACK_SECONDS)
+        recent_rollback = (
+            self.last_rollback_at is not None
+            and now - self.last_rollback_at < DEGRADED_AFTER_ROLLBACK_SECONDS
+        )
         if recent_rollback or self.pending_nack:
             return "degraded"
         return "ok"
@@ -48,8 +57,9 @@ class EngineRegistry:
     def mark_applied(self, engine: str, ruleset: str, *, at: float | None = None) -> None:
         with self._lock:
             state = self._states[engine]
-            self._states[engine] = replace(state, active_ruleset=ruleset, applied_at=at or time.time(),
-                                           pending_nack=None)
+            self._states[engine] = replace(
+                state, active_ruleset=ruleset, applied_at=at or time.time(), pending_nack=None
+            )
 
     def mark_rollback(self, engine: str, reason: str, *, at: float | None = None) -> None:
         with self._lock:

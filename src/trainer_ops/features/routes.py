@@ -35,14 +35,18 @@ def _service(request: Request) -> FeaturesService:
 
 def _checked_region(region: str | None) -> str | None:
     if region is not None and not is_region(region):
-        raise Invalid("features.bad_region", f"region {region!r} is not a region code",
-                      errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}])
+        raise Invalid(
+            "features.bad_region",
+            f"region {region!r} is not a region code",
+            errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
+        )
     return region
 
 
 @router.get("/features", responses={200: {"model": FeaturesRead}})
-async def get_features(request: Request, who: Principal = Depends(principal), region: str | None = REGION_QUERY
-                       ) -> Response:
+async def get_features(
+    request: Request, who: Principal = Depends(principal), region: str | None = REGION_QUERY
+) -> Response:
     """Every feature and whether it is on: the global defaults, or with `?region=` the effective values
     for that region (its overrides applied). Region operators always get their own region's values."""
     region = scoped_region(request, who, "features.read", _checked_region(region))
@@ -54,16 +58,26 @@ async def get_features(request: Request, who: Principal = Depends(principal), re
     return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
 
-@router.post("/features", status_code=201, responses={201: {"model": FeatureRead}},
-             openapi_extra=body_doc(FeatureCreate))
+@router.post(
+    "/features",
+    status_code=201,
+    responses={201: {"model": FeatureRead}},
+    openapi_extra=body_doc(FeatureCreate),
+)
 async def create_feature(request: Request, who: Principal = Depends(principal)) -> Response:
     """Add a new feature toggle (admins). 409 if the key exists."""
     await authorize(request, who, "features.create")
     new = await parse_body(request, FeatureCreate)
     service = _service(request)
-    doc = await run_in_threadpool(service.create, principal=who, key=new.key, enabled=new.enabled,
-                                  region_overridable=new.regionOverridable, description=new.description,
-                                  request_id=request_id_of(request))
+    doc = await run_in_threadpool(
+        service.create,
+        principal=who,
+        key=new.key,
+        enabled=new.enabled,
+        region_overridable=new.regionOverridable,
+        description=new.description,
+        request_id=request_id_of(request),
+    )
     view, _ = service.detail(new.key, region=None, all_overrides=True)
     return versioned_json(view, doc.version, status=201)
 
@@ -77,25 +91,37 @@ async def features_history(
 ) -> Response:
     """Every version of the feature toggles, newest first: who changed which feature, before and after."""
     await authorize(request, who, "features.history")
-    page = await run_in_threadpool(_service(request).history, cursor=parse_version_cursor(cursor), limit=limit)
+    page = await run_in_threadpool(
+        _service(request).history, cursor=parse_version_cursor(cursor), limit=limit
+    )
     return history_response(page.items, page.next_cursor)
 
 
 @router.get("/features/{featureKey}", responses={200: {"model": FeatureRead}})
-async def get_feature(request: Request, featureKey: str = Path(...), who: Principal = Depends(principal),
-                      region: str | None = REGION_QUERY) -> Response:
+async def get_feature(
+    request: Request,
+    featureKey: str = Path(...),
+    who: Principal = Depends(principal),
+    region: str | None = REGION_QUERY,
+) -> Response:
     """One feature: its global default, whether regions may override it, and its region overrides."""
     region = scoped_region(request, who, "features.read", _checked_region(region))
     decision = await authorize(request, who, "features.read", region=region)
-    view, version = _service(request).detail(featureKey, region=region,
-                                             all_overrides=decision.view != "own_region")
+    view, version = _service(request).detail(
+        featureKey, region=region, all_overrides=decision.view != "own_region"
+    )
     return versioned_json(view, version)
 
 
-@router.patch("/features/{featureKey}", responses={200: {"model": FeatureRead}},
-              openapi_extra=body_doc(FeatureUpdate))
-async def patch_feature(request: Request, featureKey: str = Path(...), who: Principal = Depends(principal),
-                        region: str | None = REGION_QUERY) -> Response:
+@router.patch(
+    "/features/{featureKey}", responses={200: {"model": FeatureRead}}, openapi_extra=body_doc(FeatureUpdate)
+)
+async def patch_feature(
+    request: Request,
+    featureKey: str = Path(...),
+    who: Principal = Depends(principal),
+    region: str | None = REGION_QUERY,
+) -> Response:
     """Turn a feature on or off (spec 2.2: `{"enabled": false}`).
 
     Admins change the global default, or with `?region=` set that region's override. Region operators
@@ -109,10 +135,13 @@ async def patch_feature(request: Request, featureKey: str = Path(...), who: Prin
     decision = await authorize(request, who, "features.update", region=region, overridable=overridable)
     update = await parse_body(request, FeatureUpdate)
     doc = await run_in_threadpool(
-        service.update, principal=who, key=featureKey, region=region,
+        service.update,
+        principal=who,
+        key=featureKey,
+        region=region,
         changes={name: getattr(update, name) for name in update.model_fields_set},
-        if_match=parse_if_match(request.headers.get("if-match")), request_id=request_id_of(request),
+        if_match=parse_if_match(request.headers.get("if-match")),
+        request_id=request_id_of(request),
     )
     view, _ = service.detail(featureKey, region=region, all_overrides=decision.view != "own_region")
     return versioned_json(view, doc.version)
-

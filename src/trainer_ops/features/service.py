@@ -16,6 +16,7 @@ from trainer_ops.features.types import KIND, effective_values, feature_view, glo
 from trainer_ops.versions.service import Change, DocumentService, HistoryPage
 from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
 
+
 class FeaturesService:
     def __init__(self, *, database: Database, documents: DocumentService, holder: SnapshotHolder) -> None:
         self._db = database
@@ -70,13 +71,19 @@ class FeaturesService:
                 return _change_global(document, spec, key, changes)
             global_only = sorted(set(changes) - {"enabled"})
             if global_only:
-                raise Invalid("features.global_only", "regionOverridable and description are global; "
-                              "send them without ?region=",
-                              errors=[{"field": name, "message": "global setting; drop ?region="}
-                                      for name in global_only])
+                raise Invalid(
+                    "features.global_only",
+                    "regionOverridable and description are global; send them without ?region=",
+                    errors=[
+                        {"field": name, "message": "global setting; drop ?region="} for name in global_only
+                    ],
+                )
             if "enabled" not in changes:
-                raise Invalid("features.enabled_required", "send enabled (true, false, or null to remove "
-                              "the region's override)", errors=[{"field": "enabled", "message": "required"}])
+                raise Invalid(
+                    "features.enabled_required",
+                    "send enabled (true, false, or null to remove the region's override)",
+                    errors=[{"field": "enabled", "message": "required"}],
+                )
             overrides = document["overrides"].setdefault(region, {})
             before = overrides.get(key)
             enabled = changes["enabled"]
@@ -91,7 +98,13 @@ class FeaturesService:
         return self._change(principal, apply, if_match, request_id)
 
     def create(
-        self, *, principal: Principal, key: str, enabled: bool, region_overridable: bool, description: str,
+        self,
+        *,
+        principal: Principal,
+        key: str,
+        enabled: bool,
+        region_overridable: bool,
+        description: str,
         request_id: str,
     ) -> VersionedDocument:
         def apply(document: dict[str, Any]) -> Change:
@@ -107,10 +120,18 @@ class FeaturesService:
         with self._db.read() as session:
             return self._documents.history(session, KIND, cursor=cursor, limit=limit)
 
-    def _change(self, principal: Principal, apply: Any, if_match: int | None, request_id: str) -> VersionedDocument:
+    def _change(
+        self, principal: Principal, apply: Any, if_match: int | None, request_id: str
+    ) -> VersionedDocument:
         with self._db.write() as session:
-            doc = self._documents.change(session, kind=KIND, actor=actor_of(principal), if_match=if_match,
-                                         apply=apply, request_id=request_id)
+            doc = self._documents.change(
+                session,
+                kind=KIND,
+                actor=actor_of(principal),
+                if_match=if_match,
+                apply=apply,
+                request_id=request_id,
+            )
         self._holder.publish(doc)
         return doc
 
@@ -124,13 +145,21 @@ class FeaturesService:
         return result
 
 
-def _change_global(document: dict[str, Any], spec: dict[str, Any], key: str, updates: dict[str, Any]) -> Change:
+def _change_global(
+    document: dict[str, Any], spec: dict[str, Any], key: str, updates: dict[str, Any]
+) -> Change:
     if "enabled" in updates and updates["enabled"] is None:
-        raise Invalid("features.enabled_null", "enabled: null only removes a region's override; "
-                      "add ?region= or send true/false", errors=[{"field": "enabled", "message": "may not be null"}])
+        raise Invalid(
+            "features.enabled_null",
+            "enabled: null only removes a region's override; add ?region= or send true/false",
+            errors=[{"field": "enabled", "message": "may not be null"}],
+        )
     if not updates:
-        raise Invalid("features.empty_update", "send at least one of enabled, regionOverridable, description",
-                      errors=[{"field": "body", "message": "no field to change"}])
+        raise Invalid(
+            "features.empty_update",
+            "send at least one of enabled, regionOverridable, description",
+            errors=[{"field": "body", "message": "no field to change"}],
+        )
     touched = sorted(k for k, v in updates.items() if spec.get(k) != v)
     before = {k: spec.get(k) for k in touched}
     spec.update(updates)

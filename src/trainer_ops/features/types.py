@@ -17,19 +17,23 @@ _REGION = re.compile(REGION_PATTERN)
 DEFAULT_FEATURES: dict[str, Any] = {
     "features": {
         "mission_auto_assign": {
-            "enabled": True, "regionOverridable": True,
+            "enabled": True,
+            "regionOverridable": True,
             "description": "Assign missions to staff automatically.",
         },
         "insight_generation": {
-            "enabled": True, "regionOverridable": False,
+            "enabled": True,
+            "regionOverridable": False,
             "description": "Generate AI insights from training results.",
         },
         "quiz_auto_generate": {
-            "enabled": False, "regionOverridable": True,
+            "enabled": False,
+            "regionOverridable": True,
             "description": "Generate quizzes from content automatically.",
         },
         "content_ai_transform": {
-            "enabled": True, "regionOverridable": True,
+            "enabled": True,
+            "regionOverridable": True,
             "description": "Let the AI transform uploaded training content.",
         },
     },
@@ -51,7 +55,9 @@ def effective_values(document: dict[str, Any], region: str) -> dict[str, bool]:
     return {key: bool(overrides.get(key, spec["enabled"])) for key, spec in document["features"].items()}
 
 
-def feature_view(document: dict[str, Any], key: str, *, region: str | None, all_overrides: bool) -> dict[str, Any]:
+def feature_view(
+    document: dict[str, Any], key: str, *, region: str | None, all_overrides: bool
+) -> dict[str, Any]:
     spec = document["features"][key]
     overrides = {r: vals[key] for r, vals in sorted(document["overrides"].items()) if key in vals}
     view: dict[str, Any] = {

@@ -59,11 +59,11 @@ class HealthService:
 
     def diagnostics(self) -> dict[str, Any]:
         window = self._metrics.window()
-        slow = sorted(
-            ({"endpoint": name, "avgMs": round(mean, 1)}
-             for name, (_count, mean) in window.endpoints.items() if mean > self._slow_ms),
-            key=lambda item: -float(item["avgMs"]),
+        slowest = sorted(
+            ((mean, name) for name, (_count, mean) in window.endpoints.items() if mean > self._slow_ms),
+            reverse=True,
         )
+        slow = [{"endpoint": name, "avgMs": round(mean, 1)} for mean, name in slowest]
         return {
             "cpu": round(self._sampler.cpu, 3),
             "memory": round(self._sampler.memory, 3),

@@ -45,8 +45,11 @@ async def parse_body(request: Request, model: type[M]) -> M:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise BadRequest("http.bad_json", "the body is not valid JSON") from None
         if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
-            raise Invalid("http.not_an_object", "the body must be a JSON object",
-                          errors=[{"field": "body", "message": "must be a JSON object"}]) from None
+            raise Invalid(
+                "http.not_an_object",
+                "the body must be a JSON object",
+                errors=[{"field": "body", "message": "must be a JSON object"}],
+            ) from None
         errors = field_errors(exc)
         names = ", ".join(sorted({e["field"] for e in errors}))
         raise Invalid("http.invalid_body", f"invalid field(s): {names}", errors=errors) from None

@@ -43,7 +43,10 @@ def add_document_routes(
         update: Any = await parse_body(request, update_model)
         if_match = parse_if_match(request.headers.get("if-match"))
         doc = await run_in_threadpool(
-            editor(request).update, principal=who, changes=update.changes(), if_match=if_match,
+            editor(request).update,
+            principal=who,
+            changes=update.changes(),
+            if_match=if_match,
             request_id=request_id_of(request),
         )
         return document_response(request, doc)
@@ -55,24 +58,38 @@ def add_document_routes(
         limit: int = Query(50, description="page size, 1 to 200"),
     ) -> Response:
         await authorize(request, who, read_operation)
-        page = await run_in_threadpool(editor(request).history, cursor=parse_version_cursor(cursor), limit=limit)
+        page = await run_in_threadpool(
+            editor(request).history, cursor=parse_version_cursor(cursor), limit=limit
+        )
         return history_response(page.items, page.next_cursor)
 
     router.add_api_route(
-        path, get_document, methods=["GET"], responses={200: {"model": read_model}},
-        summary=f"Get the {what}", name=f"get {what}",
+        path,
+        get_document,
+        methods=["GET"],
+        responses={200: {"model": read_model}},
+        summary=f"Get the {what}",
+        name=f"get {what}",
         description=f"The {what} in force now. The `ETag` header is its version; send it back in "
         "`If-None-Match` for a cheap 304, or in `If-Match` on PATCH.",
     )
     router.add_api_route(
-        path, patch_document, methods=["PATCH"], responses={200: {"model": read_model}},
-        openapi_extra=body_doc(update_model), summary=f"Change the {what}", name=f"patch {what}",
+        path,
+        patch_document,
+        methods=["PATCH"],
+        responses={200: {"model": read_model}},
+        openapi_extra=body_doc(update_model),
+        summary=f"Change the {what}",
+        name=f"patch {what}",
         description="A partial update: send only the fields to change. Unknown fields, wrong types and "
         "out-of-range values are refused (422) and change nothing. With `If-Match`, a stale version is "
         "refused (412). Every change becomes a new version and an audit entry.",
     )
     router.add_api_route(
-        f"{path}/history", document_history, methods=["GET"], summary=f"History of the {what}",
+        f"{path}/history",
+        document_history,
+        methods=["GET"],
+        summary=f"History of the {what}",
         name=f"{what} history",
         description="Every version, newest first: who, when, what changed (before and after) and the whole "
         "document. Page with `limit` and `cursor` (the `nextCursor` of the previous page).",

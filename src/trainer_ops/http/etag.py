@@ -19,5 +19,7 @@ def parse_if_match(value: str | None) -> int | None:
     try:
         return int(tag)
     except ValueError:
-        raise BadRequest("http.bad_if_match", f"If-Match {value!r} is not an ETag this server issued; "
-                         "use the ETag header of a GET") from None
+        raise BadRequest(
+            "http.bad_if_match",
+            f"If-Match {value!r} is not an ETag this server issued; use the ETag header of a GET",
+        ) from None

@@ -58,6 +58,10 @@ def _record_denial(
             target=operation,
             outcome="denied",
             request_id=request_id_of(request),
-            details={"reason": decision.reason, "method": request.method, "path": request.url.path,
-                     **{k: v for k, v in attrs.items() if v is not None}},
+            details={
+                "reason": decision.reason,
+                "method": request.method,
+                "path": request.url.path,
+                **{k: v for k, v in attrs.items() if v is not None},
+            },
         )

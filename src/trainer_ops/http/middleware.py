@@ -59,16 +59,27 @@ class EdgeMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(method=scope["method"], route=path, status=status_holder[0],
-                                 seconds=time.perf_counter() - started)
+            self.metrics.observe(
+                method=scope["method"],
+                route=path,
+                status=status_holder[0],
+                seconds=time.perf_counter() - started,
+            )
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
         error = PayloadTooLarge("http.too_large", f"the body is larger than {limit} bytes")
         body = orjson.dumps(problem_body(error, instance=scope["path"], request_id=request_id))
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

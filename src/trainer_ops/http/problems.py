@@ -43,8 +43,9 @@ def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> d
 def problem_response(error: TrainerOpsError, request: Request) -> Response:
     request_id = getattr(request.state, "request_id", "")
     body = problem_body(error, instance=request.url.path, request_id=request_id)
-    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON,
-                    headers=error.headers)
+    return Response(
+        orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -65,11 +66,14 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         error: TrainerOpsError
         if exc.status_code == 404:
-            error = NotFound("http.not_found", f"no such endpoint: {request.method} {request.url.path}; "
-                             "see /openapi.json for the API")
+            error = NotFound(
+                "http.not_found",
+                f"no such endpoint: {request.method} {request.url.path}; see /openapi.json for the API",
+            )
         elif exc.status_code == 405:
-            error = MethodNotAllowed("http.method_not_allowed",
-                                     f"{request.method} is not allowed on {request.url.path}")
+            error = MethodNotAllowed(
+                "http.method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+            )
             error.headers = dict(exc.headers or {})
         else:
             error = TrainerOpsError("http.error", str(exc.detail))
@@ -88,8 +92,10 @@ def install(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(TrainerOpsError("internal", "an internal error occurred; it was logged "
-                                                "with this request id"), request)
+        return problem_response(
+            TrainerOpsError("internal", "an internal error occurred; it was logged with this request id"),
+            request,
+        )
 
     app.add_exception_handler(TrainerOpsError, on_ops_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

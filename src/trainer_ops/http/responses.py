@@ -27,15 +27,20 @@ def document_response(request: Request, doc: VersionedDocument, *, status: int =
 
 
 def versioned_json(data: Any, version: int, *, status: int = 200) -> Response:
-    return json_response(data, status=status, headers={"ETag": make_etag(version), "Cache-Control": "no-cache"})
+    return json_response(
+        data, status=status, headers={"ETag": make_etag(version), "Cache-Control": "no-cache"}
+    )
 
 
 def parse_version_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     if not cursor.isdigit():
-        raise Invalid("history.bad_cursor", "cursor must be the nextCursor of a previous page",
-                      errors=[{"field": "cursor", "message": "not a valid cursor"}])
+        raise Invalid(
+            "history.bad_cursor",
+            "cursor must be the nextCursor of a previous page",
+            errors=[{"field": "cursor", "message": "not a valid cursor"}],
+        )
     return int(cursor)
 
 

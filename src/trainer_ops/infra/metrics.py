@@ -63,8 +63,10 @@ class RequestMetrics:
         self.timeouts = 0
         self.registry = registry or CollectorRegistry()
         self._prom_latency = Histogram(
-            "trainer_ops_http_request_duration_seconds", "HTTP request latency",
-            ["method", "route", "status"], registry=self.registry,
+            "trainer_ops_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self._prom_timeouts = Counter(
@@ -111,9 +113,9 @@ class RequestMetrics:
                 for i, n in enumerate(bucket.bins):
                     if n:
                         bins[i] += n
-                for name, (n, total) in bucket.endpoints.items():
+                for name, (calls, total) in bucket.endpoints.items():
                     acc = endpoints.setdefault(name, [0, 0.0])
-                    acc[0] += n
+                    acc[0] += calls
                     acc[1] += total
         return WindowStats(
             count=count,

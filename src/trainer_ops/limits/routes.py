@@ -17,6 +17,12 @@ def _editor(request: Request) -> DocumentEditor:
 
 
 add_document_routes(
-    router, path="/limits", editor=_editor, read_model=LimitsRead, update_model=LimitsUpdate,
-    read_operation="limits.read", update_operation="limits.update", what="limits",
+    router,
+    path="/limits",
+    editor=_editor,
+    read_model=LimitsRead,
+    update_model=LimitsUpdate,
+    read_operation="limits.read",
+    update_operation="limits.update",
+    what="limits",
 )

@@ -17,6 +17,12 @@ def _editor(request: Request) -> DocumentEditor:
 
 
 add_document_routes(
-    router, path="/model-config", editor=_editor, read_model=ModelConfigRead, update_model=ModelConfigUpdate,
-    read_operation="model_config.read", update_operation="model_config.update", what="model configuration",
+    router,
+    path="/model-config",
+    editor=_editor,
+    read_model=ModelConfigRead,
+    update_model=ModelConfigUpdate,
+    read_operation="model_config.read",
+    update_operation="model_config.update",
+    what="model configuration",
 )

@@ -76,12 +76,19 @@ def check_config(config: dict[str, Any], catalogs: Catalogs) -> list[dict[str, s
         known = ", ".join(sorted(catalogs.models))
         errors.append({"field": "model", "message": f"unknown model {model!r}; known models: {known}"})
     elif config["maxTokens"] > ceiling:
-        errors.append({"field": "maxTokens",
-                       "message": f"must be at most {ceiling}, the ceiling of model {model!r}"})
+        errors.append(
+            {"field": "maxTokens", "message": f"must be at most {ceiling}, the ceiling of model {model!r}"}
+        )
     if config["toneProfile"] not in catalogs.tones:
         known = ", ".join(sorted(catalogs.tones))
-        errors.append({"field": "toneProfile",
-                       "message": f"unknown tone profile {config['toneProfile']!r}; known: {known}"})
+        errors.append(
+            {
+                "field": "toneProfile",
+                "message": f"unknown tone profile {config['toneProfile']!r}; known: {known}",
+            }
+        )
     if not is_language(config["language"]):
-        errors.append({"field": "language", "message": "must be 'auto' or a BCP-47 tag such as 'ko' or 'en-US'"})
+        errors.append(
+            {"field": "language", "message": "must be 'auto' or a BCP-47 tag such as 'ko' or 'en-US'"}
+        )
     return errors

@@ -14,8 +14,9 @@ log = logging.getLogger("trainer_ops.snapshot")
 
 
 class SnapshotRefresher:
-    def __init__(self, *, database: Database, documents: DocumentService, holder: SnapshotHolder,
-                 kinds: list[str]) -> None:
+    def __init__(
+        self, *, database: Database, documents: DocumentService, holder: SnapshotHolder, kinds: list[str]
+    ) -> None:
         self._db = database
         self._documents = documents
         self._holder = holder

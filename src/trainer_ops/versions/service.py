@@ -62,8 +62,14 @@ class DocumentService:
         self._audit.lock_chain(session)
         for kind, document in defaults.items():
             if self._store.latest(session, kind) is None:
-                self._write(session, kind=kind, version=1, actor=SYSTEM_ACTOR, request_id="bootstrap",
-                            change=Change(document, kind, None, document))
+                self._write(
+                    session,
+                    kind=kind,
+                    version=1,
+                    actor=SYSTEM_ACTOR,
+                    request_id="bootstrap",
+                    change=Change(document, kind, None, document),
+                )
 
     def change(
         self,
@@ -84,7 +90,9 @@ class DocumentService:
         self._audit.lock_chain(session)
         row = self._store.latest(session, kind)
         if row is None:
-            raise Invalid(f"{kind}.missing", f"the store has no {kind} document; run `trainer-ops db upgrade`")
+            raise Invalid(
+                f"{kind}.missing", f"the store has no {kind} document; run `trainer-ops db upgrade`"
+            )
         if if_match is not None and if_match != row.version:
             raise PreconditionFailed(
                 f"{kind}.stale",
@@ -96,8 +104,15 @@ class DocumentService:
         change = apply(copy.deepcopy(current))
         if change.document == current:
             return VersionedDocument.of(kind, row.version, current)
-        return self._write(session, kind=kind, version=row.version + 1, actor=actor, request_id=request_id,
-                           change=change, action=action)
+        return self._write(
+            session,
+            kind=kind,
+            version=row.version + 1,
+            actor=actor,
+            request_id=request_id,
+            change=change,
+            action=action,
+        )
 
     def _write(
         self,
@@ -116,8 +131,9 @@ class DocumentService:
                 kind=kind,
                 version=version,
                 document=orjson.dumps(change.document).decode(),
-                change=orjson.dumps({"target": change.target, "before": change.before,
-                                     "after": change.after}).decode(),
+                change=orjson.dumps(
+                    {"target": change.target, "before": change.before, "after": change.after}
+                ).decode(),
                 created_at_ms=int(self._clock.now() * 1000),
                 actor_user_id=actor.user_id,
                 actor_role=actor.role,
@@ -125,31 +141,42 @@ class DocumentService:
             ),
         )
         self._audit.append(
-            session, actor=actor, action=action, target=change.target, before=change.before,
-            after=change.after, request_id=request_id, details={"kind": kind, "version": version},
+            session,
+            actor=actor,
+            action=action,
+            target=change.target,
+            before=change.before,
+            after=change.after,
+            request_id=request_id,
+            details={"kind": kind, "version": version},
         )
         return VersionedDocument.of(kind, version, change.document)
 
     def history(self, session: Session, kind: str, *, cursor: int | None, limit: int) -> HistoryPage:
         if not 1 <= limit <= MAX_HISTORY_PAGE:
-            raise Invalid("history.bad_limit", f"limit must be between 1 and {MAX_HISTORY_PAGE}",
-                          errors=[{"field": "limit", "message": f"must be 1 to {MAX_HISTORY_PAGE}"}])
+            raise Invalid(
+                "history.bad_limit",
+                f"limit must be between 1 and {MAX_HISTORY_PAGE}",
+                errors=[{"field": "limit", "message": f"must be 1 to {MAX_HISTORY_PAGE}"}],
+            )
         rows = self._store.history(session, kind, before_version=cursor, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         items = []
         for row in rows:
             change = orjson.loads(row.change)
-            items.append({
-                "version": row.version,
-                "at": row.created_at_ms // 1000,
-                "actor": {"userId": row.actor_user_id, "role": row.actor_role},
-                "target": change["target"],
-                "before": change["before"],
-                "after": change["after"],
-                "requestId": row.request_id,
-                "document": orjson.loads(row.document),
-            })
+            items.append(
+                {
+                    "version": row.version,
+                    "at": row.created_at_ms // 1000,
+                    "actor": {"userId": row.actor_user_id, "role": row.actor_role},
+                    "target": change["target"],
+                    "before": change["before"],
+                    "after": change["after"],
+                    "requestId": row.request_id,
+                    "document": orjson.loads(row.document),
+                }
+            )
         return HistoryPage(items=items, next_cursor=rows[-1].version if more and rows else None)
 
 
@@ -186,12 +213,17 @@ class DocumentEditor:
                 names = ", ".join(e["field"] for e in errors)
                 raise Invalid(f"{self.kind}.invalid", f"invalid field(s): {names}", errors=errors)
             touched = sorted(k for k in changes if document.get(k) != changes[k])
-            return Change(merged, self._target, {k: document.get(k) for k in touched},
-                          {k: merged[k] for k in touched})
+            return Change(
+                merged, self._target, {k: document.get(k) for k in touched}, {k: merged[k] for k in touched}
+            )
 
         with self._db.write() as session:
             doc = self._documents.change(
-                session, kind=self.kind, actor=actor_of(principal), if_match=if_match, apply=apply,
+                session,
+                kind=self.kind,
+                actor=actor_of(principal),
+                if_match=if_match,
+                apply=apply,
                 request_id=request_id,
             )
         self._holder.publish(doc)

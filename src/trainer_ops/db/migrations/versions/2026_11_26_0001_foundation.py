@@ -31,10 +31,14 @@ def _append_only(table: str) -> None:
         f"""CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"""
     )
-    op.execute(f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-               f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
-    op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-               f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()")
+    op.execute(
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()"
+    )
     # ALWAYS: the triggers fire even for sessions with session_replication_role = replica.
     op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_change")
     op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")

@@ -1,0 +1,102 @@
+"""Shared fixtures: a fresh store per test on SQLite and on PostgreSQL, the app, and tokens per role."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from trainer_ops.access.types import Role
+from trainer_ops.app import Ops, build_ops, create_app
+from trainer_ops.audit.types import SYSTEM_ACTOR
+from trainer_ops.config import Settings
+
+ADMIN_TOKEN = "tops_test-admin-token-0123456789abcdef"
+PG_ADMIN_DSN = os.environ.get("TRAINER_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _create_pg_database() -> str:
+    name = f"trainer_ops_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if os.environ.get("TRAINER_OPS_SKIP_PG") == "1":
+        pytest.skip("TRAINER_OPS_SKIP_PG=1")
+    name = _create_pg_database()
+    try:
+        yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        home=tmp_path / ".trainer-ops",
+        database_url=database_url,
+        bootstrap_admin_token=ADMIN_TOKEN,
+        snapshot_poll_seconds=0,
+        token_cache_seconds=0,
+    )
+
+
+@pytest.fixture
+def ops(settings: Settings) -> Iterator[Ops]:
+    built = build_ops(settings)
+    yield built
+    built.database.engine.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, ops: Ops) -> Iterator[TestClient]:
+    app = create_app(settings, ops=ops)
+    with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        yield test_client
+
+
+@pytest.fixture
+def token_for(ops: Ops, client: TestClient) -> Callable[..., str]:
+    """token_for(role, region=..., country=..., branch=..., user=...) -> a bearer token."""
+
+    def make(role: str, *, user: str | None = None, region: str | None = None, country: str | None = None,
+             branch: str | None = None) -> str:
+        with ops.database.write() as session:
+            new = ops.tokens.create(
+                session, actor=SYSTEM_ACTOR, role=Role(role), user_id=user or f"{role}-user",
+                region=region, country=country, branch=branch,
+            )
+        return new.token
+
+    return make
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
