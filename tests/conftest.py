@@ -71,7 +71,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def ops(settings: Settings) -> Iterator[Ops]:
     built = build_ops(settings)
     yield built
-    built.database.engine.dispose()
+    built.close()
 
 
 @pytest.fixture
@@ -86,13 +86,25 @@ def client(settings: Settings, ops: Ops) -> Iterator[TestClient]:
 def token_for(ops: Ops, client: TestClient) -> Callable[..., str]:
     """token_for(role, region=..., country=..., branch=..., user=...) -> a bearer token."""
 
-    def make(role: str, *, user: str | None = None, region: str | None = None, country: str | None = None,
-             branch: str | None = None) -> str:
-        with ops.database.write() as session:
-            new = ops.tokens.create(
-                session, actor=SYSTEM_ACTOR, role=Role(role), user_id=user or f"{role}-user",
-                region=region, country=country, branch=branch,
+    def make(
+        role: str,
+        *,
+        user: str | None = None,
+        region: str | None = None,
+        country: str | None = None,
+        branch: str | None = None,
+    ) -> str:
+        new = ops.write(
+            lambda session: ops.tokens.create(
+                session,
+                actor=SYSTEM_ACTOR,
+                role=Role(role),
+                user_id=user or f"{role}-user",
+                region=region,
+                country=country,
+                branch=branch,
             )
+        )
         return new.token
 
     return make

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from trainer_ops.access.service import Authenticator, TokenService
@@ -21,6 +23,7 @@ from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
 from trainer_ops.db import migrate
 from trainer_ops.db.engine import Database, make_database
+from trainer_ops.db.writer import BatchWriter
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
@@ -46,6 +49,7 @@ from trainer_ops.versions.service import DocumentEditor, DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder
 
 log = logging.getLogger("trainer_ops")
+T = TypeVar("T")
 
 POLICY = "policy"
 DEFAULT_DOCUMENTS: dict[str, dict[str, Any]] = {
@@ -77,6 +81,7 @@ class Ops:
     sampler: ProcessSampler
     health: HealthService
     authenticator: Authenticator
+    writer: BatchWriter
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -93,27 +98,34 @@ class Ops:
         Returns the admin token when this call generated one (first start of an empty store).
         """
         migrate.upgrade(self.database.engine)
-        with self.database.write() as session:
-            self.documents.bootstrap(session, DEFAULT_DOCUMENTS)
-        token = self._bootstrap_admin()
+        self.writer.run(lambda session: self.documents.bootstrap(session, DEFAULT_DOCUMENTS))
+        token = self.writer.run(self._bootstrap_admin)
         self.refresher.load()
         self.engines.load_builtin()
         return token
 
-    def _bootstrap_admin(self) -> str | None:
+    def _bootstrap_admin(self, session: Session) -> str | None:
         fixed = self.settings.bootstrap_admin_token
-        with self.database.write() as session:
-            if fixed:
-                if not self.tokens.is_registered(session, fixed):
-                    self.tokens.create(
-                        session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="bootstrap-admin", token=fixed
-                    )
-                return None
-            if self.tokens.has_any(session):
-                return None
-            new = self.tokens.create(session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="admin")
-            write_private(self.settings.home / "admin-token", new.token + "\n")
+        if fixed:
+            if not self.tokens.is_registered(session, fixed):
+                self.tokens.create(
+                    session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="bootstrap-admin", token=fixed
+                )
+            return None
+        if self.tokens.has_any(session):
+            return None
+        new = self.tokens.create(session, actor=SYSTEM_ACTOR, role=Role.ADMIN, user_id="admin")
+        # Written before the commit: a token that was never handed out cannot lock the operator out.
+        write_private(self.settings.home / "admin-token", new.token + "\n")
         return new.token
+
+    def write(self, unit: Callable[[Session], T]) -> T:
+        """Run a unit of work in the next group-committed batch (see db/writer.py)."""
+        return self.writer.run(unit)
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.database.engine.dispose()
 
     def lookup_token(self, token: str) -> Principal | None:
         with self.database.read() as session:
@@ -123,7 +135,9 @@ class Ops:
 def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     clock = clock or SystemClock()
     database = make_database(settings)
-    audit = AuditService(clock=clock)
+    mac_key = settings.audit_mac_key or read_or_create_secret(settings.home / "audit-mac-key")
+    audit = AuditService(clock=clock, mac_key=mac_key.encode())
+    writer = BatchWriter(database, hooks=audit)
     documents = DocumentService(audit=audit, clock=clock)
     holder = SnapshotHolder()
     catalogs = Catalogs.with_extra_models(settings.models)
@@ -147,14 +161,20 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             kind=MODEL_CONFIG,
             target="model-config",
             database=database,
+            writer=writer,
             documents=documents,
             holder=holder,
             check=lambda config: check_config(config, catalogs),
         ),
         limits=DocumentEditor(
-            kind=LIMITS, target="limits", database=database, documents=documents, holder=holder
+            kind=LIMITS,
+            target="limits",
+            database=database,
+            writer=writer,
+            documents=documents,
+            holder=holder,
         ),
-        features=FeaturesService(database=database, documents=documents, holder=holder),
+        features=FeaturesService(database=database, writer=writer, documents=documents, holder=holder),
         engines=engines,
         metrics=metrics,
         sampler=sampler,
@@ -173,6 +193,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             audience=settings.jwt_audience,
             cache_seconds=settings.token_cache_seconds,
         ),
+        writer=writer,
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     return ops
@@ -208,7 +229,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            ops.database.engine.dispose()
+            ops.close()
 
     app = FastAPI(
         title="trainer-ops",
@@ -223,6 +244,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         settings=settings,
         database=ops.database,
         authenticator=ops.authenticator,
+        writer=ops.writer,
         audit=ops.audit,
         policy=ops.policy,
     )

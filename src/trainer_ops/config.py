@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     jwt_audience: str = ""
     token_cache_seconds: float = 5.0
 
+    # The audit log's MAC key; by default a file under `home`, never in the store.
+    audit_mac_key: str = ""
+
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0

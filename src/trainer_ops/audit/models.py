@@ -1,8 +1,8 @@
-"""Audit tables: the entries and the chain head that serialises appends."""
+"""Audit tables: the entries and the signed checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer_ops.db.base import Base
@@ -22,6 +22,8 @@ class AuditEntryRow(Base):
     body: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_user_seq", "user_id", "seq"),
@@ -30,11 +32,13 @@ class AuditEntryRow(Base):
     )
 
 
-class AuditHeadRow(Base):
-    """One row: the last seq and hash. Appenders lock it, so the chain never forks."""
+class AuditCheckpointRow(Base):
+    """A signed checkpoint: tree size, Merkle root and chain head at that size, and the signed note."""
 
-    __tablename__ = "audit_head"
+    __tablename__ = "audit_checkpoints"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from trainer_ops.audit.models import AuditEntryRow
 from trainer_ops.audit.store import AuditStore
-from trainer_ops.audit.types import GENESIS_HASH, Action, Actor, canonical, chain_hash, entry_body
+from trainer_ops.audit.types import Action, Actor, canonical, chain_hash, entry_body, entry_mac, leaf_hash
 from trainer_ops.errors import Invalid
 from trainer_ops.infra.clock import Clock
 
@@ -37,14 +37,30 @@ class AuditPage:
 
 
 class AuditService:
-    def __init__(self, *, clock: Clock, store: AuditStore | None = None) -> None:
+    """Appends entries to the chain. It is the writer's batch hooks: at the start of each batch it locks
+    the chain and reads the head; appends then chain onto the head it holds (one writer thread)."""
+
+    def __init__(self, *, clock: Clock, mac_key: bytes, store: AuditStore | None = None) -> None:
         self._clock = clock
+        self._mac_key = mac_key
         self._store = store or AuditStore()
+        self._head: tuple[int, str] | None = None
 
-    def lock_chain(self, session: Session) -> None:
-        """Take the chain head lock now: every audited change in this transaction is then serialised."""
-        self._store.lock_head(session)
+    # BatchHooks -------------------------------------------------------------------------------------
+    def begin(self, session: Session) -> None:
+        self._store.lock_chain(session)
+        self._head = self._store.head(session)
 
+    def mark(self) -> tuple[int, str] | None:
+        return self._head
+
+    def reset(self, mark: tuple[int, str] | None) -> None:
+        self._head = mark
+
+    def abort(self) -> None:
+        self._head = None
+
+    # ------------------------------------------------------------------------------------------------
     def append(
         self,
         session: Session,
@@ -59,11 +75,14 @@ class AuditService:
         details: dict[str, Any] | None = None,
     ) -> int:
         """Chain one entry onto the head, in the caller's transaction. Returns its seq."""
-        head = self._store.lock_head(session)
-        seq = head.seq + 1
+        if self._head is None:
+            raise RuntimeError("audit entries are appended through the batch writer only")
+        head_seq, head_hash = self._head
+        seq = head_seq + 1
+        ts_ms = int(self._clock.now() * 1000)
         body = entry_body(
             seq=seq,
-            ts_ms=int(self._clock.now() * 1000),
+            ts_ms=ts_ms,
             actor=actor,
             action=action.value,
             target=target,
@@ -74,22 +93,25 @@ class AuditService:
             details=details,
         )
         raw = canonical(body)
-        digest = chain_hash(head.hash, raw)
+        digest = chain_hash(head_hash, raw)
         self._store.append(
             session,
-            AuditEntryRow(
-                seq=seq,
-                ts_ms=body["tsMs"],
-                user_id=actor.user_id,
-                role=actor.role,
-                action=action.value,
-                target=target,
-                request_id=request_id,
-                body=raw.decode(),
-                prev_hash=head.hash,
-                hash=digest,
-            ),
+            {
+                "seq": seq,
+                "ts_ms": ts_ms,
+                "user_id": actor.user_id,
+                "role": actor.role,
+                "action": action.value,
+                "target": target,
+                "request_id": request_id,
+                "body": raw.decode(),
+                "prev_hash": head_hash,
+                "hash": digest,
+                "leaf_hash": leaf_hash(raw),
+                "mac": entry_mac(self._mac_key, seq, digest),
+            },
         )
+        self._head = (seq, digest)
         return seq
 
     def query(self, session: Session, query: AuditQuery) -> AuditPage:
@@ -120,21 +142,6 @@ class AuditService:
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].seq) if more and rows else None
         return AuditPage(items=[entry_view(row) for row in rows], next_cursor=next_cursor)
-
-    def first_broken_link(self, session: Session) -> tuple[int, str] | None:
-        """(seq, reason) of the first entry whose chain does not hold, or None when intact."""
-        prev = GENESIS_HASH
-        expected_seq = 1
-        for row in self._store.all_in_order(session):
-            if row.seq != expected_seq:
-                return row.seq, f"expected seq {expected_seq}"
-            if row.prev_hash != prev:
-                return row.seq, "prevHash does not match the previous entry"
-            if chain_hash(prev, row.body.encode()) != row.hash:
-                return row.seq, "hash does not match the entry"
-            prev = row.hash
-            expected_seq += 1
-        return None
 
 
 def entry_view(row: AuditEntryRow) -> dict[str, Any]:

@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from trainer_ops.audit.models import AuditEntryRow, AuditHeadRow
+from trainer_ops.audit.models import AuditCheckpointRow, AuditEntryRow
 from trainer_ops.audit.types import GENESIS_HASH
+
+# pg_advisory_xact_lock key that serialises appends across every replica ("tops" in ASCII).
+CHAIN_LOCK_KEY = 0x746F7073
+
+ENTRY_COLUMNS = (
+    "seq",
+    "ts_ms",
+    "user_id",
+    "role",
+    "action",
+    "target",
+    "request_id",
+    "body",
+    "prev_hash",
+    "hash",
+    "leaf_hash",
+    "mac",
+)
 
 
 class AuditStore:
-    def lock_head(self, session: Session) -> AuditHeadRow:
-        """The chain head, locked for this transaction (on SQLite the write lock already is)."""
-        stmt = select(AuditHeadRow).where(AuditHeadRow.id == 1)
-        if session.get_bind().dialect.name != "sqlite":
-            stmt = stmt.with_for_update()
-        head = session.execute(stmt).scalar_one_or_none()
-        if head is None:
-            head = AuditHeadRow(id=1, seq=0, hash=GENESIS_HASH)
-            session.add(head)
-            session.flush()
-        return head
+    def lock_chain(self, session: Session) -> None:
+        """Serialise appenders for the rest of this transaction. SQLite writers already hold the write
+        lock (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
-    def append(self, session: Session, row: AuditEntryRow) -> None:
-        session.add(row)
-        session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=row.seq, hash=row.hash))
-        session.flush()
+    def head(self, session: Session) -> tuple[int, str]:
+        """(seq, hash) of the last entry, or (0, genesis) for an empty log."""
+        row = session.execute(
+            select(AuditEntryRow.seq, AuditEntryRow.hash).order_by(AuditEntryRow.seq.desc()).limit(1)
+        ).first()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+
+    def append(self, session: Session, values: dict[str, Any]) -> None:
+        session.execute(insert(AuditEntryRow), [values])
 
     def query(
         self,
@@ -55,5 +73,38 @@ class AuditStore:
         stmt = stmt.order_by(AuditEntryRow.seq.desc()).limit(limit)
         return list(session.execute(stmt).scalars())
 
-    def all_in_order(self, session: Session) -> list[AuditEntryRow]:
-        return list(session.execute(select(AuditEntryRow).order_by(AuditEntryRow.seq)).scalars())
+    def scan(self, session: Session, *, after_seq: int = 0, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every entry from after_seq on, in seq order, as raw tuples of ENTRY_COLUMNS (streamed)."""
+        columns = [getattr(AuditEntryRow, name) for name in ENTRY_COLUMNS]
+        last = after_seq
+        while True:
+            rows = session.execute(
+                select(*columns).where(AuditEntryRow.seq > last).order_by(AuditEntryRow.seq).limit(batch)
+            ).all()
+            if not rows:
+                return
+            yield from (tuple(r) for r in rows)
+            last = rows[-1][0]
+
+    def count(self, session: Session) -> int:
+        from sqlalchemy import func
+
+        return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar_one())
+
+    def leaf_hashes(self, session: Session, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of entries start..end-1 by position (seq = position + 1)."""
+        rows = session.execute(
+            select(AuditEntryRow.leaf_hash)
+            .where(AuditEntryRow.seq > start, AuditEntryRow.seq <= end)
+            .order_by(AuditEntryRow.seq)
+        ).all()
+        return [bytes.fromhex(r[0]) for r in rows]
+
+    def add_checkpoint(self, session: Session, row: AuditCheckpointRow) -> None:
+        session.add(row)
+        session.flush()
+
+    def latest_checkpoint(self, session: Session) -> AuditCheckpointRow | None:
+        return session.execute(
+            select(AuditCheckpointRow).order_by(AuditCheckpointRow.size.desc()).limit(1)
+        ).scalar_one_or_none()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -73,3 +74,14 @@ def canonical(body: dict[str, Any]) -> bytes:
 
 def chain_hash(prev_hash: str, canonical_body: bytes) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_body).hexdigest()
+
+
+def leaf_hash(canonical_body: bytes) -> str:
+    """RFC 9162 leaf hash: SHA-256(0x00 || entry); the Merkle tree's leaves."""
+    return hashlib.sha256(b"\x00" + canonical_body).hexdigest()
+
+
+def entry_mac(key: bytes, seq: int, chain: str) -> str:
+    """HMAC-SHA256 over seq and the chain hash, with a key that never lives in the store: whoever can
+    write the store but lacks the key cannot forge an entry, nor re-chain the ones after a change."""
+    return hmac.new(key, f"{seq}:{chain}".encode(), hashlib.sha256).hexdigest()

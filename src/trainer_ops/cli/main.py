@@ -112,8 +112,8 @@ def token_create(
     ops = build_ops(Settings())
     ops.prepare()
     try:
-        with ops.database.write() as session:
-            new = ops.tokens.create(
+        new = ops.write(
+            lambda session: ops.tokens.create(
                 session,
                 actor=CLI_ACTOR,
                 role=role,
@@ -123,9 +123,12 @@ def token_create(
                 branch=branch,
                 ttl_seconds=ttl_days * 86400 if ttl_days else None,
             )
+        )
     except TrainerOpsError as error:
         _fail(error)
         return
+    finally:
+        ops.close()
     print(new.token)
 
 
@@ -161,11 +164,12 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the id shown by `
     ops = build_ops(Settings())
     ops.prepare()
     try:
-        with ops.database.write() as session:
-            ops.tokens.revoke(session, actor=CLI_ACTOR, token_id=token_id)
+        ops.write(lambda session: ops.tokens.revoke(session, actor=CLI_ACTOR, token_id=token_id))
     except TrainerOpsError as error:
         _fail(error)
         return
+    finally:
+        ops.close()
     out.print(f"token {token_id} revoked")
 
 

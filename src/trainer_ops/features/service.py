@@ -11,6 +11,7 @@ import orjson
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Principal
 from trainer_ops.db.engine import Database
+from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Conflict, Invalid, NotFound
 from trainer_ops.features.types import KIND, effective_values, feature_view, global_values
 from trainer_ops.versions.service import Change, DocumentService, HistoryPage
@@ -18,8 +19,11 @@ from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
 
 
 class FeaturesService:
-    def __init__(self, *, database: Database, documents: DocumentService, holder: SnapshotHolder) -> None:
+    def __init__(
+        self, *, database: Database, writer: BatchWriter, documents: DocumentService, holder: SnapshotHolder
+    ) -> None:
         self._db = database
+        self._writer = writer
         self._documents = documents
         self._holder = holder
         # (version, region or None) -> serialised values; rebuilt lazily after each change.
@@ -123,8 +127,8 @@ class FeaturesService:
     def _change(
         self, principal: Principal, apply: Any, if_match: int | None, request_id: str
     ) -> VersionedDocument:
-        with self._db.write() as session:
-            doc = self._documents.change(
+        doc = self._writer.run(
+            lambda session: self._documents.change(
                 session,
                 kind=KIND,
                 actor=actor_of(principal),
@@ -132,6 +136,7 @@ class FeaturesService:
                 apply=apply,
                 request_id=request_id,
             )
+        )
         self._holder.publish(doc)
         return doc
 

@@ -12,6 +12,7 @@ from trainer_ops.access.types import Policy
 from trainer_ops.audit.service import AuditService
 from trainer_ops.config import Settings
 from trainer_ops.db.engine import Database
+from trainer_ops.db.writer import BatchWriter
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Edge:
     database: Database
     authenticator: Authenticator
     audit: AuditService
+    writer: BatchWriter
     policy: Callable[[], Policy]
 
 

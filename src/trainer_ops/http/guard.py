@@ -49,19 +49,22 @@ def _record_denial(
     request: Request, who: Principal, operation: str, decision: Decision, attrs: dict[str, Any]
 ) -> None:
     edge = edge_of(request)
-    # The denial is recorded in its own transaction: no change is under way to roll back with it.
-    with edge.database.write() as session:
-        edge.audit.append(
+    # The denial is recorded in a unit of its own: no change is under way to roll back with it.
+    details = {
+        "reason": decision.reason,
+        "method": request.method,
+        "path": request.url.path,
+        **{k: v for k, v in attrs.items() if v is not None},
+    }
+    request_id = request_id_of(request)
+    edge.writer.run(
+        lambda session: edge.audit.append(
             session,
             actor=actor_of(who),
             action=Action.ACCESS_DENIED,
             target=operation,
             outcome="denied",
-            request_id=request_id_of(request),
-            details={
-                "reason": decision.reason,
-                "method": request.method,
-                "path": request.url.path,
-                **{k: v for k, v in attrs.items() if v is not None},
-            },
+            request_id=request_id,
+            details=details,
         )
+    )

@@ -15,6 +15,7 @@ from trainer_ops.access.types import Principal
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import SYSTEM_ACTOR, Action, Actor
 from trainer_ops.db.engine import Database
+from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Invalid, PreconditionFailed
 from trainer_ops.infra.clock import Clock
 from trainer_ops.versions.models import DocumentVersionRow
@@ -59,7 +60,6 @@ class DocumentService:
 
     def bootstrap(self, session: Session, defaults: dict[str, dict[str, Any]]) -> None:
         """Write version 1 of every document the store does not have yet."""
-        self._audit.lock_chain(session)
         for kind, document in defaults.items():
             if self._store.latest(session, kind) is None:
                 self._write(
@@ -84,10 +84,10 @@ class DocumentService:
     ) -> VersionedDocument:
         """Apply `apply` to the current document and store the result as the next version.
 
-        Serialised with every other audited change, so two writers never both become version N+1.
+        Runs in a batch of the writer, serialised with every other audited change, so two writers never
+        both become version N+1.
         A change that changes nothing writes nothing and returns the current version.
         """
-        self._audit.lock_chain(session)
         row = self._store.latest(session, kind)
         if row is None:
             raise Invalid(
@@ -189,6 +189,7 @@ class DocumentEditor:
         kind: str,
         target: str,
         database: Database,
+        writer: BatchWriter,
         documents: DocumentService,
         holder: SnapshotHolder,
         check: Callable[[dict[str, Any]], list[dict[str, str]]] | None = None,
@@ -196,6 +197,7 @@ class DocumentEditor:
         self.kind = kind
         self._target = target
         self._db = database
+        self._writer = writer
         self._documents = documents
         self._holder = holder
         self._check = check
@@ -217,8 +219,8 @@ class DocumentEditor:
                 merged, self._target, {k: document.get(k) for k in touched}, {k: merged[k] for k in touched}
             )
 
-        with self._db.write() as session:
-            doc = self._documents.change(
+        doc = self._writer.run(
+            lambda session: self._documents.change(
                 session,
                 kind=self.kind,
                 actor=actor_of(principal),
@@ -226,6 +228,7 @@ class DocumentEditor:
                 apply=apply,
                 request_id=request_id,
             )
+        )
         self._holder.publish(doc)
         return doc
 

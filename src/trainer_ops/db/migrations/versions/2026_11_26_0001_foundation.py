@@ -1,4 +1,4 @@
-"""Foundation: document versions, API tokens, the audit log and its chain head.
+"""Foundation: document versions, API tokens, the audit log and its signed checkpoints.
 
 Revision ID: 0001
 Revises:
@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # Rows of these tables are never changed or removed; the store itself refuses it.
-APPEND_ONLY = ("audit_entries", "document_versions")
+APPEND_ONLY = ("audit_entries", "audit_checkpoints", "document_versions")
 
 
 def _append_only(table: str) -> None:
@@ -94,17 +94,20 @@ def upgrade() -> None:
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("leaf_hash", sa.String(64), nullable=False),
+        sa.Column("mac", sa.String(64), nullable=False),
     )
     op.create_index("ix_audit_user_seq", "audit_entries", ["user_id", "seq"])
     op.create_index("ix_audit_action_seq", "audit_entries", ["action", "seq"])
     op.create_index("ix_audit_ts", "audit_entries", ["ts_ms"])
-    head = op.create_table(
-        "audit_head",
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("seq", sa.BigInteger, nullable=False),
-        sa.Column("hash", sa.String(64), nullable=False),
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("ts_ms", sa.BigInteger, nullable=False),
+        sa.Column("root_hash", sa.String(64), nullable=False),
+        sa.Column("chain_hash", sa.String(64), nullable=False),
+        sa.Column("note", sa.Text, nullable=False),
     )
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     for table in APPEND_ONLY:
         _append_only(table)
 
@@ -112,7 +115,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in APPEND_ONLY:
         _drop_append_only(table)
-    op.drop_table("audit_head")
+    op.drop_table("audit_checkpoints")
     op.drop_index("ix_audit_ts", "audit_entries")
     op.drop_index("ix_audit_action_seq", "audit_entries")
     op.drop_index("ix_audit_user_seq", "audit_entries")
