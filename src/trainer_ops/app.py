@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from trainer_ops.access.service import Authenticator, TokenService
 from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
 from trainer_ops.audit import routes as audit_routes
+from trainer_ops.audit.checkpoint import load_or_create_signing_key
+from trainer_ops.audit.checkpoints import CheckpointService
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
@@ -81,6 +83,7 @@ class Ops:
     health: HealthService
     authenticator: Authenticator
     writer: BatchWriter
+    checkpoints: CheckpointService
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -122,6 +125,16 @@ class Ops:
         """Run a unit of work in the next group-committed batch (see db/writer.py)."""
         return self.writer.run(unit)
 
+    def checkpoint_if_due(self) -> None:
+        try:
+            if self.checkpoints.due(
+                every_entries=self.settings.audit_checkpoint_every,
+                every_seconds=self.settings.audit_checkpoint_seconds,
+            ):
+                self.checkpoints.make()
+        except Exception as exc:  # a failed checkpoint is logged and retried; it must not stop the loop
+            log.warning("audit checkpoint failed: %s", exc)
+
     def close(self) -> None:
         self.writer.stop()
         self.database.engine.dispose()
@@ -137,6 +150,12 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     mac_key = settings.audit_mac_key or read_or_create_secret(settings.home / "audit-mac-key")
     audit = AuditService(clock=clock, mac_key=mac_key.encode())
     writer = BatchWriter(database, hooks=audit)
+    checkpoints = CheckpointService(
+        database=database,
+        clock=clock,
+        mac_key=mac_key.encode(),
+        signing_key=load_or_create_signing_key(settings.home / "audit-signing-key"),
+    )
     documents = DocumentService(audit=audit, clock=clock)
     holder = SnapshotHolder()
     catalogs = Catalogs.with_extra_models(settings.models)
@@ -193,6 +212,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             cache_seconds=settings.token_cache_seconds,
         ),
         writer=writer,
+        checkpoints=checkpoints,
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     return ops
@@ -222,6 +242,11 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             ops.sampler.sample()
 
         tasks.append(asyncio.create_task(_every(SAMPLE_SECONDS, sample)))
+
+        async def checkpoint() -> None:
+            await run_in_threadpool(ops.checkpoint_if_due)
+
+        tasks.append(asyncio.create_task(_every(1.0, checkpoint)))
         try:
             yield
         finally:
@@ -252,6 +277,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.features = ops.features
     app.state.health = ops.health
     app.state.metrics = ops.metrics
+    app.state.checkpoints = ops.checkpoints
     problems.install(app)
     for module in (model_config_routes, feature_routes, limit_routes, health_routes, audit_routes):
         app.include_router(module.router)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     # The audit log's MAC key; by default a file under `home`, never in the store.
     audit_mac_key: str = ""
+    # Signed checkpoints: one every N entries or T seconds (when there are new entries), and on demand.
+    audit_checkpoint_every: int = 1000
+    audit_checkpoint_seconds: float = 60.0
 
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576

@@ -168,6 +168,8 @@ DEFAULT_POLICY: dict[str, Any] = {
         },
         "diagnostics.read": {"admin": {}},
         "audit.read": {"admin": {}},
+        "audit.verify": {"admin": {}},
+        "audit.checkpoint": {"admin": {}},
         "artifacts.read": {"admin": {}},
         "artifacts.write": {"admin": {}},
         "tokens.manage": {"admin": {}},

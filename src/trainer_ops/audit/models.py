@@ -42,3 +42,5 @@ class AuditCheckpointRow(Base):
     root_hash: Mapped[str] = mapped_column(String(64))
     chain_hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text)
+    # The Merkle frontier at this size (JSON list of hex): the next checkpoint hashes only newer entries.
+    frontier: Mapped[str] = mapped_column(Text)

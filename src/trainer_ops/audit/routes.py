@@ -10,8 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Principal
+from trainer_ops.audit.checkpoint import Checkpoint
+from trainer_ops.audit.checkpoints import CheckpointService
 from trainer_ops.audit.service import AuditQuery
-from trainer_ops.errors import Invalid
+from trainer_ops.errors import Invalid, NotFound
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import json_response
@@ -77,3 +79,64 @@ async def query_audit(
         return {"items": page.items, "nextCursor": page.next_cursor}
 
     return json_response(await run_in_threadpool(run))
+
+
+def _checkpoints(request: Request) -> CheckpointService:
+    service: CheckpointService = request.app.state.checkpoints
+    return service
+
+
+def _checkpoint_json(service: CheckpointService, checkpoint: Checkpoint) -> dict[str, object]:
+    return {
+        "size": checkpoint.size,
+        "rootHash": checkpoint.root.hex(),
+        "chainHash": checkpoint.chain,
+        "timestamp": checkpoint.ts_ms // 1000,
+        "note": checkpoint.note,
+        "verifierKey": service.verifier_key,
+    }
+
+
+@router.get("/audit/checkpoint")
+async def get_checkpoint(request: Request, who: Principal = Depends(principal)) -> Response:
+    """The latest signed checkpoint (tree size, RFC 9162 Merkle root, chain head, Ed25519 signed note),
+    for an outside witness to keep. 404 while none has been made."""
+    await authorize(request, who, "audit.read")
+    service = _checkpoints(request)
+    checkpoint = await run_in_threadpool(service.latest)
+    if checkpoint is None:
+        raise NotFound(
+            "audit.no_checkpoint", "no checkpoint yet; POST /operator/ops/audit/checkpoint makes one"
+        )
+    return json_response(_checkpoint_json(service, checkpoint))
+
+
+@router.post("/audit/checkpoint", status_code=201)
+async def make_checkpoint(request: Request, who: Principal = Depends(principal)) -> Response:
+    """Sign a checkpoint over every entry now. The new entries are re-verified first: a log that does
+    not verify is refused (409) and never signed."""
+    await authorize(request, who, "audit.checkpoint")
+    service = _checkpoints(request)
+    checkpoint = await run_in_threadpool(service.make)
+    return json_response(_checkpoint_json(service, checkpoint), status=201)
+
+
+@router.get("/audit/proof")
+async def get_proof(
+    request: Request,
+    who: Principal = Depends(principal),
+    seq: int = Query(..., description="the entry's seq"),
+) -> Response:
+    """An RFC 9162 inclusion proof that entry `seq` is in the latest signed checkpoint."""
+    await authorize(request, who, "audit.read")
+    proof = await run_in_threadpool(_checkpoints(request).proof, seq)
+    return json_response(proof.as_json())
+
+
+@router.get("/audit/verify")
+async def verify_log(request: Request, who: Principal = Depends(principal)) -> Response:
+    """Recompute the whole log (chain, MACs, Merkle root, signed checkpoints), as `trainer-ops audit
+    verify` does. `status` is intact or tampered, with the first bad entry and the reason."""
+    await authorize(request, who, "audit.verify")
+    verdict = await run_in_threadpool(_checkpoints(request).verify)
+    return json_response(verdict.as_json())

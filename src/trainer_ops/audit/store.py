@@ -86,11 +86,6 @@ class AuditStore:
             yield from (tuple(r) for r in rows)
             last = rows[-1][0]
 
-    def count(self, session: Session) -> int:
-        from sqlalchemy import func
-
-        return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar_one())
-
     def leaf_hashes(self, session: Session, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries start..end-1 by position (seq = position + 1)."""
         rows = session.execute(
@@ -103,6 +98,12 @@ class AuditStore:
     def add_checkpoint(self, session: Session, row: AuditCheckpointRow) -> None:
         session.add(row)
         session.flush()
+
+    def checkpoints(self, session: Session) -> list[AuditCheckpointRow]:
+        return list(session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.size)).scalars())
+
+    def last_seq(self, session: Session) -> int:
+        return self.head(session)[0]
 
     def latest_checkpoint(self, session: Session) -> AuditCheckpointRow | None:
         return session.execute(

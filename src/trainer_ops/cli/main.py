@@ -10,6 +10,7 @@ from rich.console import Console
 from trainer_ops.access.types import Role
 from trainer_ops.app import build_ops, create_app
 from trainer_ops.audit.types import Actor
+from trainer_ops.cli.audit import audit_app
 from trainer_ops.config import Settings
 from trainer_ops.db import migrate
 from trainer_ops.errors import TrainerOpsError
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 out = Console()
 err = Console(stderr=True)
 

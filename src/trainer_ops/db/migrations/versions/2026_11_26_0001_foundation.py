@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("root_hash", sa.String(64), nullable=False),
         sa.Column("chain_hash", sa.String(64), nullable=False),
         sa.Column("note", sa.Text, nullable=False),
+        sa.Column("frontier", sa.Text, nullable=False),
     )
     for table in APPEND_ONLY:
         _append_only(table)

@@ -1,0 +1,187 @@
+"""Signed checkpoints and verification use cases: make a checkpoint (re-verifying what is new first),
+verify the whole log, prove that an entry is in a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.exc import IntegrityError
+
+from trainer_ops.audit.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    parse_and_verify,
+    public_key_text,
+    sign,
+)
+from trainer_ops.audit.merkle import Frontier, inclusion_proof
+from trainer_ops.audit.models import AuditCheckpointRow
+from trainer_ops.audit.store import AuditStore
+from trainer_ops.audit.verify import TAMPERED, ChainState, Verdict, check_entries, verify
+from trainer_ops.db.engine import Database
+from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.infra.clock import Clock
+
+
+@dataclass(frozen=True)
+class Proof:
+    seq: int
+    leaf_hash: str
+    checkpoint: Checkpoint
+    path: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "leafIndex": self.seq - 1,
+            "leafHash": self.leaf_hash,
+            "treeSize": self.checkpoint.size,
+            "rootHash": self.checkpoint.root.hex(),
+            "proof": self.path,
+            "checkpoint": self.checkpoint.note,
+        }
+
+
+class CheckpointService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        mac_key: bytes,
+        signing_key: Ed25519PrivateKey,
+        store: AuditStore | None = None,
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._mac_key = mac_key
+        self._signing_key = signing_key
+        self.public_key: Ed25519PublicKey = signing_key.public_key()
+        self._store = store or AuditStore()
+        self.last_made_at = time.monotonic()
+
+    @property
+    def verifier_key(self) -> str:
+        return public_key_text(self.public_key)
+
+    def latest(self) -> Checkpoint | None:
+        with self._db.read() as session:
+            row = self._store.latest_checkpoint(session)
+        return self._verified(row) if row is not None else None
+
+    def _verified(self, row: AuditCheckpointRow) -> Checkpoint:
+        try:
+            return parse_and_verify(row.note, self.public_key)
+        except CheckpointError as exc:
+            raise Conflict(
+                "audit.tampered",
+                f"the stored checkpoint at size {row.size} is invalid: {exc}; run `trainer-ops audit verify`",
+            ) from None
+
+    def make(self) -> Checkpoint:
+        """Sign a checkpoint over every committed entry, after re-verifying the entries since the last
+        one. Refuses (409) to sign a log that does not verify."""
+        with self._db.read() as session:
+            row = self._store.latest_checkpoint(session)
+            state = self._state_after(row)
+            rows = list(self._store.scan(session, after_seq=state.size))
+        if not rows and row is not None:
+            self.last_made_at = time.monotonic()
+            return self._verified(row)
+        bad = check_entries(rows, mac_key=self._mac_key, state=state)
+        if bad is not None:
+            seq, reason = bad
+            raise Conflict(
+                "audit.tampered",
+                f"refusing to sign: entry {seq} does not verify ({reason}); run `trainer-ops audit verify`",
+                extra={"firstBadSeq": seq},
+            )
+        checkpoint = sign(
+            Checkpoint(state.size, state.frontier.root(), state.chain, int(self._clock.now() * 1000)),
+            self._signing_key,
+        )
+        try:
+            with self._db.write() as session:
+                self._store.add_checkpoint(
+                    session,
+                    AuditCheckpointRow(
+                        size=checkpoint.size,
+                        ts_ms=checkpoint.ts_ms,
+                        root_hash=checkpoint.root.hex(),
+                        chain_hash=checkpoint.chain,
+                        note=checkpoint.note,
+                        frontier=orjson.dumps(state.frontier.to_hex()).decode(),
+                    ),
+                )
+        except IntegrityError:
+            # Another replica signed the same size first; its checkpoint covers the same entries.
+            pass
+        self.last_made_at = time.monotonic()
+        return checkpoint
+
+    def due(self, *, every_entries: int, every_seconds: float) -> bool:
+        with self._db.read() as session:
+            last = self._store.last_seq(session)
+            row = self._store.latest_checkpoint(session)
+        signed = row.size if row else 0
+        if last <= signed:
+            return False
+        return last - signed >= every_entries or time.monotonic() - self.last_made_at >= every_seconds
+
+    def verify(
+        self, *, extra: list[str] | None = None, progress: Callable[[int], None] | None = None
+    ) -> Verdict:
+        """Verify the whole log against every checkpoint in the store and the notes in `extra`."""
+        checkpoints: list[Checkpoint] = []
+        with self._db.read() as session:
+            rows = self._store.checkpoints(session)
+            for row in rows:
+                try:
+                    checkpoints.append(parse_and_verify(row.note, self.public_key))
+                except CheckpointError as exc:
+                    return Verdict(TAMPERED, reason=f"stored checkpoint at size {row.size}: {exc}")
+            for number, note in enumerate(extra or [], 1):
+                try:
+                    checkpoints.append(parse_and_verify(note, self.public_key))
+                except CheckpointError as exc:
+                    return Verdict(TAMPERED, reason=f"checkpoint file {number}: {exc}")
+            return verify(
+                self._store.scan(session), mac_key=self._mac_key, checkpoints=checkpoints, progress=progress
+            )
+
+    def size(self) -> int:
+        with self._db.read() as session:
+            return self._store.last_seq(session)
+
+    def proof(self, seq: int) -> Proof:
+        checkpoint = self.latest()
+        if checkpoint is None or seq > checkpoint.size:
+            raise Conflict(
+                "audit.not_checkpointed",
+                f"entry {seq} is not covered by a signed checkpoint yet; "
+                "POST /operator/ops/audit/checkpoint first",
+            )
+        if seq < 1:
+            raise Invalid("audit.bad_seq", "seq starts at 1", errors=[{"field": "seq", "message": ">= 1"}])
+        with self._db.read() as session:
+            leaves = self._store.leaf_hashes(session, 0, checkpoint.size)
+        path = inclusion_proof(leaves, seq - 1)
+        return Proof(seq, leaves[seq - 1].hex(), checkpoint, [p.hex() for p in path])
+
+    def _state_after(self, row: AuditCheckpointRow | None) -> ChainState:
+        if row is None:
+            return ChainState()
+        checkpoint = self._verified(row)
+        frontier = Frontier.from_hex(row.size, orjson.loads(row.frontier))
+        if frontier.root() != checkpoint.root:
+            raise Conflict(
+                "audit.tampered",
+                f"the stored frontier at size {row.size} does not match its signed "
+                "root; run `trainer-ops audit verify`",
+            )
+        return ChainState(frontier=frontier, chain=checkpoint.chain)

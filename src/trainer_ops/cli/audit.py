@@ -1,0 +1,142 @@
+"""`trainer-ops audit ...`: verify the log, export a signed checkpoint, export entries as JSON lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from trainer_ops.app import build_ops
+from trainer_ops.audit.service import AuditQuery
+from trainer_ops.audit.verify import UNVERIFIABLE, Verdict
+from trainer_ops.config import Settings
+from trainer_ops.errors import TrainerOpsError
+
+audit_app = typer.Typer(help="Verify and export the tamper-evident audit log.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _missing_keys(settings: Settings) -> list[str]:
+    """Verification must never create keys: a new key would make a good log look forged."""
+    missing = []
+    if not settings.audit_mac_key and not (settings.home / "audit-mac-key").exists():
+        missing.append(f"the MAC key ({settings.home / 'audit-mac-key'} or TRAINER_OPS_AUDIT_MAC_KEY)")
+    if not (settings.home / "audit-signing-key").exists():
+        missing.append(f"the checkpoint signing key ({settings.home / 'audit-signing-key'})")
+    return missing
+
+
+@audit_app.command("verify")
+def verify(
+    checkpoint: Annotated[
+        list[Path] | None, typer.Option(help="a checkpoint exported earlier (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+) -> None:
+    """Recompute the whole log. Exit 0 when intact, 1 naming the first bad entry, 2 when it cannot verify."""
+    settings = Settings()
+    missing = _missing_keys(settings)
+    if missing:
+        _report(Verdict(UNVERIFIABLE, reason="cannot verify: missing " + " and ".join(missing)), as_json)
+        raise typer.Exit(2)
+    notes = []
+    for path in checkpoint or []:
+        try:
+            notes.append(path.read_text())
+        except OSError as exc:
+            _report(Verdict(UNVERIFIABLE, reason=f"cannot read checkpoint {path}: {exc}"), as_json)
+            raise typer.Exit(2) from None
+    ops = build_ops(settings)
+    try:
+        total = ops.checkpoints.size()
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=as_json or total < 50_000,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("verify", total=total)
+            verdict = ops.checkpoints.verify(extra=notes, progress=lambda n: progress.advance(task, n))
+    finally:
+        ops.close()
+    _report(verdict, as_json)
+    raise typer.Exit(verdict.exit_code)
+
+
+def _report(verdict: Verdict, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(verdict.as_json()).decode())
+        return
+    if verdict.status == "intact":
+        out.print(
+            f"[green]intact[/green]: {verdict.size} entries, {verdict.checkpoints_checked} signed "
+            f"checkpoint(s) matched; root {verdict.root}"
+        )
+    elif verdict.status == "tampered":
+        where = f"first bad entry: {verdict.first_bad_seq}; " if verdict.first_bad_seq else ""
+        out.print(f"[red]TAMPERED[/red]: {where}{verdict.reason}")
+    else:
+        out.print(f"[yellow]cannot verify[/yellow]: {verdict.reason}")
+
+
+@audit_app.command("checkpoint")
+def checkpoint(
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the signed checkpoint here")] = None,
+) -> None:
+    """Sign a checkpoint over every entry now (re-verifying new entries first) and export it for an
+    outside witness. Keep the file away from the store: it catches truncation and rollback later."""
+    settings = Settings()
+    missing = _missing_keys(settings)
+    if missing:
+        err.print("[red]error:[/red] missing " + " and ".join(missing))
+        raise typer.Exit(2)
+    ops = build_ops(settings)
+    try:
+        made = ops.checkpoints.make()
+    except TrainerOpsError as error:
+        err.print(f"[red]error:[/red] {error.message}")
+        raise typer.Exit(1) from None
+    finally:
+        ops.close()
+    if out_file:
+        out_file.write_text(made.note)
+        err.print(f"checkpoint at size {made.size} written to {out_file}")
+    else:
+        sys.stdout.write(made.note)
+
+
+@audit_app.command("export")
+def export(
+    action: Annotated[str | None, typer.Option(help="one action or a comma list")] = None,
+    user: Annotated[str | None, typer.Option(help="only this user id")] = None,
+    page: Annotated[int, typer.Option(help="entries fetched per query")] = 500,
+) -> None:
+    """Write entries as JSON lines to stdout, oldest last (newest first), for a SIEM."""
+    ops = build_ops(Settings())
+    try:
+        cursor = None
+        actions = tuple(a.strip() for a in action.split(",") if a.strip()) if action else ()
+        while True:
+            with ops.database.read() as session:
+                result = ops.audit.query(
+                    session, AuditQuery(user_id=user, actions=actions, cursor=cursor, limit=page)
+                )
+            for item in result.items:
+                sys.stdout.write(orjson.dumps(item).decode() + "\n")
+            if not result.next_cursor:
+                break
+            cursor = result.next_cursor
+    except TrainerOpsError as error:
+        err.print(f"[red]error:[/red] {error.message}")
+        raise typer.Exit(2) from None
+    finally:
+        ops.close()
