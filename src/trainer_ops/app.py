@@ -87,10 +87,13 @@ class Ops:
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
+        """The policy in force: the stored document's operations over the built-in defaults, so an
+        operation added by a newer release is governed (deny unless the defaults allow) on old stores."""
         doc = self.holder.current.get(POLICY)
         cached = self._policy
         if cached is None or cached[0] != doc.version:
-            cached = (doc.version, Policy.from_document(doc.document, version=doc.version))
+            merged = {"operations": {**DEFAULT_POLICY["operations"], **doc.document.get("operations", {})}}
+            cached = (doc.version, Policy.from_document(merged, version=doc.version))
             self._policy = cached
         return cached[1]
 
@@ -201,6 +204,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             sampler=sampler,
             engines=engines,
             store_ok=lambda: refresher.store_ok(max_age=max(10.0, 3 * settings.snapshot_poll_seconds)),
+            probe_store=refresher.probe,
             slow_endpoint_ms=settings.slow_endpoint_ms,
         ),
         authenticator=Authenticator(

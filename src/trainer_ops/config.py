@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINER_OPS_", extra="ignore")
 
-    # Where local state lives: the SQLite file by default and the secret files (mode 0600).
+    # Where secret files live (mode 0600). The embedded store is ./trainer-ops.db unless database_url says.
     home: Path = Path(".trainer-ops")
     database_url: str = ""
     redis_url: str = ""
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL; PostgreSQL URLs are pinned to the psycopg 3 driver."""
-        url = self.database_url or f"sqlite:///{self.home / 'trainer-ops.db'}"
+        url = self.database_url or "sqlite:///trainer-ops.db"
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]

@@ -157,28 +157,43 @@ class Authenticator:
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
 
+    def from_cache(self, authorization: str | None) -> Principal | None:
+        """The caller when a recent lookup already answered for this header: no I/O, no crypto."""
+        if not authorization or authorization[:7].lower() != "bearer ":
+            return None
+        cached = self._cache.get(authorization[7:].strip())
+        if cached is not None and cached[0] is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
     def authenticate(self, authorization: str | None) -> Principal:
+        """Check the header's token (a database lookup or a JWT verification) and cache the answer."""
         if not authorization:
             raise _unauthorized("missing bearer token; send 'Authorization: Bearer <token>'", "")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
-        if token.count(".") == 2 and not token.startswith(TOKEN_PREFIX):
-            return self._from_jwt(token)
         now = time.monotonic()
+        if token.count(".") == 2 and not token.startswith(TOKEN_PREFIX):
+            verified, expires = self._from_jwt(token)
+            self._remember(token, verified, min(now + self._cache_seconds, now + expires - time.time()))
+            return verified
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
             principal = cached[0]
         else:
             principal = self._lookup(token)
-            with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[token] = (principal, now + self._cache_seconds)
+            self._remember(token, principal, now + self._cache_seconds)
         if principal is None:
             raise _unauthorized("the token is unknown, expired or revoked", "invalid_token")
         return principal
+
+    def _remember(self, token: str, principal: Principal | None, until: float) -> None:
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[token] = (principal, until)
 
     def set_lookup(self, lookup: Any) -> None:
         self._lookup = lookup
@@ -187,7 +202,8 @@ class Authenticator:
         with self._lock:
             self._cache.clear()
 
-    def _from_jwt(self, token: str) -> Principal:
+    def _from_jwt(self, token: str) -> tuple[Principal, float]:
+        """The principal a valid JWT names, and its expiry (epoch seconds)."""
         try:
             header = jwt.get_unverified_header(token)
             alg = header.get("alg")
@@ -211,7 +227,7 @@ class Authenticator:
             role = Role(claims.get("role", ""))
         except ValueError:
             raise _unauthorized("the JWT has no valid 'role' claim", "invalid_token") from None
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]),
             role=role,
             region=claims.get("region"),
@@ -219,6 +235,7 @@ class Authenticator:
             branch=claims.get("branch"),
             via="jwt",
         )
+        return principal, float(claims["exp"])
 
 
 def _unauthorized(message: str, error: str) -> Unauthorized:

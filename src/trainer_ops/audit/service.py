@@ -44,20 +44,30 @@ class AuditService:
         self._clock = clock
         self._mac_key = mac_key
         self._store = store or AuditStore()
-        self._head: tuple[int, str] | None = None
+        self._head: tuple[int, str, int] | None = None
+        # Entries of the running unit of work, inserted together by `flush` (one executemany).
+        self._pending: list[dict[str, Any]] = []
 
     # BatchHooks -------------------------------------------------------------------------------------
     def begin(self, session: Session) -> None:
         self._store.lock_chain(session)
         self._head = self._store.head(session)
 
-    def mark(self) -> tuple[int, str] | None:
+    def mark(self) -> tuple[int, str, int] | None:
+        self._pending = []
         return self._head
 
-    def reset(self, mark: tuple[int, str] | None) -> None:
+    def flush(self, session: Session) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._store.append_many(session, pending)
+
+    def reset(self, mark: tuple[int, str, int] | None) -> None:
+        self._pending = []
         self._head = mark
 
     def abort(self) -> None:
+        self._pending = []
         self._head = None
 
     # ------------------------------------------------------------------------------------------------
@@ -74,12 +84,14 @@ class AuditService:
         request_id: str = "",
         details: dict[str, Any] | None = None,
     ) -> int:
-        """Chain one entry onto the head, in the caller's transaction. Returns its seq."""
+        """Chain one entry onto the head, in the caller's unit of work (inserted when the unit ends,
+        before its savepoint is released, so it commits or rolls back with the unit). Returns its seq."""
         if self._head is None:
             raise RuntimeError("audit entries are appended through the batch writer only")
-        head_seq, head_hash = self._head
+        head_seq, head_hash, head_ts = self._head
         seq = head_seq + 1
-        ts_ms = int(self._clock.now() * 1000)
+        # Never earlier than the entry before (clocks of replicas differ): time is monotonic in seq.
+        ts_ms = max(int(self._clock.now() * 1000), head_ts)
         body = entry_body(
             seq=seq,
             ts_ms=ts_ms,
@@ -94,8 +106,7 @@ class AuditService:
         )
         raw = canonical(body)
         digest = chain_hash(head_hash, raw)
-        self._store.append(
-            session,
+        self._pending.append(
             {
                 "seq": seq,
                 "ts_ms": ts_ms,
@@ -109,9 +120,9 @@ class AuditService:
                 "hash": digest,
                 "leaf_hash": leaf_hash(raw),
                 "mac": entry_mac(self._mac_key, seq, digest),
-            },
+            }
         )
-        self._head = (seq, digest)
+        self._head = (seq, digest, ts_ms)
         return seq
 
     def query(self, session: Session, query: AuditQuery) -> AuditPage:

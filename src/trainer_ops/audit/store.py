@@ -30,6 +30,9 @@ ENTRY_COLUMNS = (
 )
 
 
+_INSERT = insert(AuditEntryRow.__table__)  # type: ignore[arg-type]
+
+
 class AuditStore:
     def lock_chain(self, session: Session) -> None:
         """Serialise appenders for the rest of this transaction. SQLite writers already hold the write
@@ -37,15 +40,18 @@ class AuditStore:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
-    def head(self, session: Session) -> tuple[int, str]:
-        """(seq, hash) of the last entry, or (0, genesis) for an empty log."""
+    def head(self, session: Session) -> tuple[int, str, int]:
+        """(seq, hash, ts_ms) of the last entry, or (0, genesis, 0) for an empty log."""
         row = session.execute(
-            select(AuditEntryRow.seq, AuditEntryRow.hash).order_by(AuditEntryRow.seq.desc()).limit(1)
+            select(AuditEntryRow.seq, AuditEntryRow.hash, AuditEntryRow.ts_ms)
+            .order_by(AuditEntryRow.seq.desc())
+            .limit(1)
         ).first()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+        return (int(row[0]), str(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
 
-    def append(self, session: Session, values: dict[str, Any]) -> None:
-        session.execute(insert(AuditEntryRow), [values])
+    def append_many(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        # Core insert on the session's connection: no ORM unit-of-work bookkeeping per entry.
+        session.connection().execute(_INSERT, rows)
 
     def query(
         self,
@@ -58,16 +64,37 @@ class AuditStore:
         before_seq: int | None,
         limit: int,
     ) -> list[AuditEntryRow]:
-        """Newest first, keyset-paged on seq (never OFFSET)."""
+        """Newest first, keyset-paged on seq (never OFFSET).
+
+        Time never goes backwards along the chain (the appender makes sure), so a time window is a seq
+        window: two index probes turn from/to into seq bounds, and every filter then walks an index in
+        seq order instead of sorting the window.
+        """
         stmt = select(AuditEntryRow)
         if user_id is not None:
             stmt = stmt.where(AuditEntryRow.user_id == user_id)
         if actions:
             stmt = stmt.where(AuditEntryRow.action.in_(list(actions)))
         if from_ms is not None:
-            stmt = stmt.where(AuditEntryRow.ts_ms >= from_ms)
+            first = session.execute(
+                select(AuditEntryRow.seq)
+                .where(AuditEntryRow.ts_ms >= from_ms)
+                .order_by(AuditEntryRow.ts_ms, AuditEntryRow.seq)
+                .limit(1)
+            ).scalar()
+            if first is None:
+                return []
+            stmt = stmt.where(AuditEntryRow.seq >= first)
         if to_ms is not None:
-            stmt = stmt.where(AuditEntryRow.ts_ms <= to_ms)
+            last = session.execute(
+                select(AuditEntryRow.seq)
+                .where(AuditEntryRow.ts_ms <= to_ms)
+                .order_by(AuditEntryRow.ts_ms.desc(), AuditEntryRow.seq.desc())
+                .limit(1)
+            ).scalar()
+            if last is None:
+                return []
+            stmt = stmt.where(AuditEntryRow.seq <= last)
         if before_seq is not None:
             stmt = stmt.where(AuditEntryRow.seq < before_seq)
         stmt = stmt.order_by(AuditEntryRow.seq.desc()).limit(limit)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import rfc8785
 
 GENESIS_HASH = "0" * 64
@@ -68,8 +69,38 @@ def entry_body(
 
 
 def canonical(body: dict[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON: the same entry always has the same bytes, hence the same hash."""
+    """RFC 8785 canonical JSON: the same entry always has the same bytes, hence the same hash.
+
+    The `rfc8785` package is the reference but costs ~100 us an entry. orjson with sorted keys writes
+    the very same bytes whenever every key sorts the same in UTF-16 and code-point order and every
+    number is an integer or a float ECMAScript prints without an exponent; such entries (nearly all)
+    take the fast path (~1 us), the rest the reference. tests/unit/audit proves the two agree.
+    """
+    if _fast_safe(body):
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return bytes(rfc8785.dumps(body))
+
+
+_MAX_SAFE_INT = 2**53
+
+
+def _fast_safe(value: Any) -> bool:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INT < value < _MAX_SAFE_INT
+    if isinstance(value, float):
+        magnitude = abs(value)
+        return not value.is_integer() and 1e-6 <= magnitude < 1e21
+    if isinstance(value, dict):
+        # Keys below U+E000 sort identically by UTF-16 unit and by code point.
+        return all(
+            isinstance(k, str) and (k.isascii() or max(k) < "\ue000") and _fast_safe(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return all(_fast_safe(v) for v in value)
+    return False
 
 
 def chain_hash(prev_hash: str, canonical_body: bytes) -> str:

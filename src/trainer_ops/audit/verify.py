@@ -56,6 +56,7 @@ class ChainState:
 
     frontier: Frontier = field(default_factory=Frontier)
     chain: str = GENESIS_HASH
+    ts_ms: int = 0
 
     @property
     def size(self) -> int:
@@ -79,6 +80,7 @@ def check_entries(
     prev_bytes = bytes.fromhex(prev)
     pending = checkpoints or {}
     done = 0
+    last_ts = state.ts_ms
     for seq, ts_ms, user_id, role, action, target, request_id, body, prev_hash, digest, leaf, mac in rows:
         expected = frontier.size + 1
         if seq != expected:
@@ -108,9 +110,11 @@ def check_entries(
             parsed["requestId"],
         ) != (seq, ts_ms, user_id, role, action, target, request_id):
             return seq, "the indexed columns (seq, time, user, role, action, target, requestId) were edited"
+        if ts_ms < last_ts:
+            return seq, "time goes backwards: entries were reordered or their time edited"
         frontier.append(leaf_bytes)
-        prev, prev_bytes = digest, bytes.fromhex(digest)
-        state.chain = prev
+        prev, prev_bytes, last_ts = digest, bytes.fromhex(digest), ts_ms
+        state.chain, state.ts_ms = prev, ts_ms
         checkpoint = pending.get(seq)
         if checkpoint is not None and (frontier.root() != checkpoint.root or checkpoint.chain != prev):
             return seq, (

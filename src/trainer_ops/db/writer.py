@@ -36,6 +36,8 @@ class BatchHooks(Protocol):
 
     def mark(self) -> Any: ...
 
+    def flush(self, session: Session) -> None: ...
+
     def reset(self, mark: Any) -> None: ...
 
     def abort(self) -> None: ...
@@ -106,6 +108,7 @@ class BatchWriter:
                     savepoint = session.begin_nested()
                     try:
                         result = unit(session)
+                        self._hooks.flush(session)
                         savepoint.commit()
                         outcomes.append((future, True, result))
                     except BaseException as exc:  # the unit's own failure goes back to its caller

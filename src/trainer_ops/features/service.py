@@ -49,7 +49,9 @@ class FeaturesService:
         return body, doc.version
 
     def is_region_overridable(self, key: str) -> bool:
-        return bool(self._spec(self.current().document, key)["regionOverridable"])
+        """False for an unknown key too: the caller is authorised first, then told the key is unknown."""
+        spec = self.current().document["features"].get(key)
+        return bool(spec and spec["regionOverridable"])
 
     def detail(self, key: str, *, region: str | None, all_overrides: bool) -> tuple[dict[str, Any], int]:
         doc = self.current()

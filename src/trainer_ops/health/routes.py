@@ -49,7 +49,7 @@ async def get_health(request: Request, who: Principal = Depends(principal)) -> R
     """System health. Branch operators see the status; country and region operators also the engines;
     admins everything (median latency over the last 5 minutes, uptime, active rulesets, store)."""
     decision = await authorize(request, who, "health.read")
-    return json_response(_service(request).health(decision.view))
+    return json_response(await run_in_threadpool(_service(request).health, decision.view))
 
 
 @router.get("/operator/ops/diagnostics", responses={200: {"model": DiagnosticsRead}})

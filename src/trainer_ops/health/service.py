@@ -24,19 +24,22 @@ class HealthService:
         sampler: ProcessSampler,
         engines: EngineRegistry,
         store_ok: Callable[[], bool],
+        probe_store: Callable[[], bool],
         slow_endpoint_ms: float,
     ) -> None:
         self._metrics = metrics
         self._sampler = sampler
         self._engines = engines
         self._store_ok = store_ok
+        self._probe_store = probe_store
         self._slow_ms = slow_endpoint_ms
 
     def health(self, view: str) -> dict[str, Any]:
-        """view: `status` (branch), `engines` (country, region) or `full` (admin)."""
+        """view: `status` (branch), `engines` (country, region) or `full` (admin). May probe the store
+        (when no recent check answered), so call it off the event loop."""
         window = self._metrics.window()
         engines = self._engines.statuses()
-        store_ok = self._store_ok()
+        store_ok = self._store_ok() or self._probe_store()
         if not store_ok:
             status = "down"
         elif any(s != "ok" for s in engines.values()) or (

@@ -18,13 +18,16 @@ from trainer_ops.http.context import edge_of, request_id_of
 bearer_scheme = HTTPBearer(auto_error=False, description="An API token (`tops_...`) or a JWT.")
 
 
-def principal(request: Request) -> Principal:
-    """FastAPI dependency: the authenticated caller, or 401 with WWW-Authenticate."""
-    cached: Principal | None = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    found = edge_of(request).authenticator.authenticate(request.headers.get("authorization"))
-    request.state.principal = found
+async def principal(request: Request) -> Principal:
+    """FastAPI dependency: the authenticated caller, or 401 with WWW-Authenticate.
+
+    Async, so a cached caller costs no thread hop; a lookup (database, JWKS) runs in the threadpool.
+    """
+    authenticator = edge_of(request).authenticator
+    header = request.headers.get("authorization")
+    found = authenticator.from_cache(header)
+    if found is None:
+        found = await run_in_threadpool(authenticator.authenticate, header)
     return found
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -17,6 +18,7 @@ from trainer_ops.errors import (
     MethodNotAllowed,
     NotFound,
     TrainerOpsError,
+    Unavailable,
 )
 
 log = logging.getLogger("trainer_ops.http")
@@ -40,12 +42,14 @@ def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> d
     return body
 
 
-def problem_response(error: TrainerOpsError, request: Request) -> Response:
+def problem_response(error: TrainerOpsError, request: Request, *, outermost: bool = False) -> Response:
     request_id = getattr(request.state, "request_id", "")
     body = problem_body(error, instance=request.url.path, request_id=request_id)
-    return Response(
-        orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
-    )
+    headers = dict(error.headers)
+    if outermost and request_id:
+        # Unexpected errors are answered outside the edge middleware, which adds this header otherwise.
+        headers["X-Request-Id"] = request_id
+    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -90,14 +94,23 @@ def install(app: FastAPI) -> None:
             request,
         )
 
+    async def on_store_down(request: Request, exc: Exception) -> Response:
+        log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
+        error = Unavailable("store.unavailable", "the store does not answer or is busy; retry shortly")
+        error.headers = {"Retry-After": "1"}
+        return problem_response(error, request)
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             TrainerOpsError("internal", "an internal error occurred; it was logged with this request id"),
             request,
+            outermost=True,
         )
 
     app.add_exception_handler(TrainerOpsError, on_ops_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(OperationalError, on_store_down)
+    app.add_exception_handler(InterfaceError, on_store_down)
     app.add_exception_handler(Exception, on_unexpected)

@@ -49,5 +49,17 @@ class SnapshotRefresher:
             self._holder.publish(doc)
         return bool(docs)
 
+    def probe(self) -> bool:
+        """Ask the store directly (when no recent check says how it is)."""
+        try:
+            with self._db.read() as session:
+                self._documents.latest_versions(session)
+        except Exception as exc:  # any failure means: the store does not answer
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return False
+        self.last_ok = time.time()
+        self.last_error = None
+        return True
+
     def store_ok(self, *, max_age: float) -> bool:
         return self.last_error is None and self.last_ok is not None and time.time() - self.last_ok <= max_age

@@ -99,7 +99,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_user_seq", "audit_entries", ["user_id", "seq"])
     op.create_index("ix_audit_action_seq", "audit_entries", ["action", "seq"])
-    op.create_index("ix_audit_ts", "audit_entries", ["ts_ms"])
+    op.create_index("ix_audit_ts", "audit_entries", ["ts_ms", "seq"])
     op.create_table(
         "audit_checkpoints",
         sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
