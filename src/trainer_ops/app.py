@@ -25,7 +25,11 @@ from trainer_ops.config import Settings
 from trainer_ops.db import migrate
 from trainer_ops.db.engine import Database, make_database
 from trainer_ops.db.writer import BatchWriter
+from trainer_ops.engines import routes as engine_routes
+from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.engines.reload import ReloadCoordinator
+from trainer_ops.engines.service import EngineService
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
@@ -45,6 +49,8 @@ from trainer_ops.limits.types import KIND as LIMITS
 from trainer_ops.modelconfig import routes as model_config_routes
 from trainer_ops.modelconfig.types import DEFAULT_MODEL_CONFIG, Catalogs, check_config
 from trainer_ops.modelconfig.types import KIND as MODEL_CONFIG
+from trainer_ops.releases import routes as release_routes
+from trainer_ops.releases.service import ReleaseService
 from trainer_ops.versions.refresher import SnapshotRefresher
 from trainer_ops.versions.service import DocumentEditor, DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder
@@ -84,6 +90,9 @@ class Ops:
     authenticator: Authenticator
     writer: BatchWriter
     checkpoints: CheckpointService
+    coordinator: ReloadCoordinator
+    engine_service: EngineService
+    releases: ReleaseService
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -106,7 +115,7 @@ class Ops:
         self.writer.run(lambda session: self.documents.bootstrap(session, DEFAULT_DOCUMENTS))
         token = self.writer.run(self._bootstrap_admin)
         self.refresher.load()
-        self.engines.load_builtin()
+        self.engine_service.load_active()
         return token
 
     def _bootstrap_admin(self, session: Session) -> str | None:
@@ -138,7 +147,18 @@ class Ops:
         except Exception as exc:  # a failed checkpoint is logged and retried; it must not stop the loop
             log.warning("audit checkpoint failed: %s", exc)
 
+    def body_limit(self, method: str, path: str) -> int:
+        """Bytes a request body may have: ruleset uploads follow `fileUploadLimitMb`, the rest is JSON."""
+        if method == "PUT" and path.startswith("/operator/ops/engines/") and "/rulesets/" in path:
+            limits = self.holder.current.documents.get(LIMITS)
+            megabytes = (
+                limits.document["fileUploadLimitMb"] if limits else DEFAULT_LIMITS["fileUploadLimitMb"]
+            )
+            return int(megabytes) * 1024 * 1024
+        return self.settings.max_json_body_bytes
+
     def close(self) -> None:
+        self.coordinator.close()
         self.writer.stop()
         self.database.engine.dispose()
 
@@ -164,7 +184,22 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     catalogs = Catalogs.with_extra_models(settings.models)
     metrics = RequestMetrics(window_seconds=settings.metrics_window_seconds)
     sampler = ProcessSampler()
-    engines = EngineRegistry()
+    engines = EngineRegistry(load_engine_types())
+    coordinator = ReloadCoordinator(engines, deadline_seconds=settings.reload_deadline_seconds)
+
+    def system_reload() -> dict[str, Any]:
+        refresher.refresh()
+        return {"documents": holder.current.versions()}
+
+    engine_service = EngineService(
+        database=database,
+        writer=writer,
+        audit=audit,
+        registry=engines,
+        coordinator=coordinator,
+        clock=clock,
+        system_reload=system_reload,
+    )
     refresher = SnapshotRefresher(
         database=database, documents=documents, holder=holder, kinds=list(DEFAULT_DOCUMENTS)
     )
@@ -217,6 +252,17 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         ),
         writer=writer,
         checkpoints=checkpoints,
+        coordinator=coordinator,
+        engine_service=engine_service,
+        releases=ReleaseService(
+            database=database,
+            writer=writer,
+            audit=audit,
+            engines=engine_service,
+            documents=documents,
+            holder=holder,
+            clock=clock,
+        ),
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     return ops
@@ -282,10 +328,20 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.health = ops.health
     app.state.metrics = ops.metrics
     app.state.checkpoints = ops.checkpoints
+    app.state.engines = ops.engine_service
+    app.state.releases = ops.releases
     problems.install(app)
-    for module in (model_config_routes, feature_routes, limit_routes, health_routes, audit_routes):
+    for module in (
+        model_config_routes,
+        feature_routes,
+        limit_routes,
+        engine_routes,
+        release_routes,
+        health_routes,
+        audit_routes,
+    ):
         app.include_router(module.router)
-    app.add_middleware(EdgeMiddleware, metrics=ops.metrics, max_body_bytes=settings.max_json_body_bytes)
+    app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: float = 60.0
 
+    # Hot reload: how long every instance has to ACK before the reload is rolled back.
+    reload_deadline_seconds: float = 5.0
+
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0

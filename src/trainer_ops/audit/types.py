@@ -25,6 +25,7 @@ class Action(StrEnum):
     TOKEN_CREATED = "token_created"  # noqa: S105 - an action name
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an action name
     ROLLBACK = "rollback"
+    RULESET_UPLOADED = "ruleset_uploaded"
 
 
 @dataclass(frozen=True, slots=True)

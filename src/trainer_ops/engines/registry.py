@@ -1,77 +1,79 @@
-"""Which engines exist and what each one runs now; health reads its status from here.
+"""The live engines of this process: their instances, what each runs, and their health.
 
-The foundation registers every engine with its built-in initial ruleset. Versioned rulesets, hot reload
-and rollback (spec sections 3 and 4) extend `EngineState` through `mark_applied` and `mark_rollback`.
+Health: `down` when nothing is loaded, `degraded` after a rollback in the last 15 minutes or while an
+instance's NACK is unresolved, `ok` otherwise.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
-ENGINE_TYPES: tuple[str, ...] = (
-    "scenario",
-    "prompt",
-    "difficulty",
-    "content",
-    "gamification",
-    "missions",
-    "upm",
-    "insights",
-)
-# The spec writes `mission` in hot reload and `missions` elsewhere.
-ALIASES = {"mission": "missions"}
+from trainer_ops.engines.instances import Command, Instance, LocalInstance
+from trainer_ops.engines.types import EngineType, Loaded
+
 DEGRADED_AFTER_ROLLBACK_SECONDS = 15 * 60
 
 
-def canonical_engine(name: str) -> str | None:
-    name = ALIASES.get(name, name)
-    return name if name in ENGINE_TYPES else None
-
-
-@dataclass(frozen=True)
-class EngineState:
-    active_ruleset: str | None = None
+@dataclass
+class EngineSlot:
+    engine: EngineType
+    local: LocalInstance
+    others: list[Instance] = field(default_factory=list)
+    # The command every instance runs now (None: nothing loaded yet).
+    active: Command | None = None
     applied_at: float | None = None
     last_rollback_at: float | None = None
+    last_rollback_reason: str = ""
     pending_nack: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def instances(self) -> list[Instance]:
+        return [self.local, *self.others]
 
     def status(self, now: float) -> str:
-        if self.active_ruleset is None:
+        if self.local.current is None:
             return "down"
-        recent_rollback = (
+        recent = (
             self.last_rollback_at is not None
             and now - self.last_rollback_at < DEGRADED_AFTER_ROLLBACK_SECONDS
         )
-        if recent_rollback or self.pending_nack:
-            return "degraded"
-        return "ok"
+        return "degraded" if recent or self.pending_nack else "ok"
 
 
 class EngineRegistry:
-    def __init__(self) -> None:
-        self._states: dict[str, EngineState] = {name: EngineState() for name in ENGINE_TYPES}
-        self._lock = threading.Lock()
+    def __init__(self, types: dict[str, EngineType]) -> None:
+        self.types = types
+        host = f"{os.uname().nodename}:{os.getpid()}"
+        self._slots = {name: EngineSlot(t, LocalInstance(t, f"{host}/{name}")) for name, t in types.items()}
+        self._epochs = itertools.count(1)
 
-    def mark_applied(self, engine: str, ruleset: str, *, at: float | None = None) -> None:
-        with self._lock:
-            state = self._states[engine]
-            self._states[engine] = replace(
-                state, active_ruleset=ruleset, applied_at=at or time.time(), pending_nack=None
-            )
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._slots)
 
-    def mark_rollback(self, engine: str, reason: str, *, at: float | None = None) -> None:
-        with self._lock:
-            self._states[engine] = replace(self._states[engine], last_rollback_at=at or time.time())
+    def slot(self, engine: str) -> EngineSlot:
+        return self._slots[engine]
 
-    def load_builtin(self) -> None:
-        for engine in ENGINE_TYPES:
-            self.mark_applied(engine, f"builtin:{engine}")
+    def next_epoch(self) -> int:
+        return next(self._epochs)
+
+    def current(self, engine: str) -> Loaded | None:
+        """What requests of this process read: one reference, one whole ruleset."""
+        return self._slots[engine].local.current
+
+    def add_instance(self, engine: str, instance: Instance) -> None:
+        self._slots[engine].others.append(instance)
+
+    def remove_instance(self, engine: str, instance_id: str) -> None:
+        slot = self._slots[engine]
+        slot.others = [i for i in slot.others if i.instance_id != instance_id]
 
     def statuses(self, now: float | None = None) -> dict[str, str]:
         moment = now if now is not None else time.time()
-        return {name: state.status(moment) for name, state in self._states.items()}
+        return {name: slot.status(moment) for name, slot in self._slots.items()}
 
     def active(self) -> dict[str, str | None]:
-        return {name: state.active_ruleset for name, state in self._states.items()}
+        return {name: slot.active.target_id if slot.active else None for name, slot in self._slots.items()}

@@ -28,14 +28,18 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    """Read and validate a JSON body strictly: wrong types and unknown fields are refused, not coerced."""
+def require_json_type(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if not _is_json(content_type):
         raise UnsupportedMediaType(
             "http.unsupported_media_type",
             f"send the body as application/json (got {content_type or 'no Content-Type'})",
         )
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Read and validate a JSON body strictly: wrong types and unknown fields are refused, not coerced."""
+    require_json_type(request)
     raw = await request.body()
     if not raw.strip():
         raise BadRequest("http.empty_body", "a JSON body is required")

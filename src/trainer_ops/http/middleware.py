@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,10 +22,13 @@ _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: RequestMetrics, body_limit: Callable[[str, str], int]
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_body_bytes = max_body_bytes
+        # body_limit(method, path) -> the most bytes that request's body may have.
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +55,7 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            limit = self.max_body_bytes
+            limit = self.body_limit(scope["method"], scope["path"])
             if length > limit:
                 await self._too_large(scope, send_wrapper, rid, limit)
                 return

@@ -114,6 +114,24 @@ class DocumentService:
             action=action,
         )
 
+    def restore(
+        self, session: Session, *, kind: str, version: int, actor: Actor, request_id: str, action: Action
+    ) -> VersionedDocument:
+        """Make the document of `version` current again, as a new version (history is never rewritten)."""
+        row = self._store.at(session, kind, version)
+        if row is None:
+            raise Invalid(f"{kind}.no_such_version", f"{kind} has no version {version}")
+        old = orjson.loads(row.document)
+        return self.change(
+            session,
+            kind=kind,
+            actor=actor,
+            if_match=None,
+            apply=lambda current: Change(old, f"{kind}:restore-v{version}", current, old),
+            request_id=request_id,
+            action=action,
+        )
+
     def _write(
         self,
         session: Session,

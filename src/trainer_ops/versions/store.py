@@ -17,6 +17,13 @@ class VersionStore:
             .limit(1)
         ).scalar_one_or_none()
 
+    def at(self, session: Session, kind: str, version: int) -> DocumentVersionRow | None:
+        return session.execute(
+            select(DocumentVersionRow).where(
+                DocumentVersionRow.kind == kind, DocumentVersionRow.version == version
+            )
+        ).scalar_one_or_none()
+
     def latest_versions(self, session: Session) -> dict[str, int]:
         rows = session.execute(
             select(DocumentVersionRow.kind, func.max(DocumentVersionRow.version)).group_by(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from trainer_ops.db.migrations.append_only import drop_append_only, make_append_only
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -17,41 +19,6 @@ depends_on = None
 
 # Rows of these tables are never changed or removed; the store itself refuses it.
 APPEND_ONLY = ("audit_entries", "audit_checkpoints", "document_versions")
-
-
-def _append_only(table: str) -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-            )
-        return
-    op.execute(
-        f"""CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"""
-    )
-    op.execute(
-        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
-    )
-    op.execute(
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()"
-    )
-    # ALWAYS: the triggers fire even for sessions with session_replication_role = replica.
-    op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_change")
-    op.execute(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {table}_no_truncate")
-
-
-def _drop_append_only(table: str) -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-        return
-    op.execute(f"DROP TRIGGER IF EXISTS {table}_no_change ON {table}")
-    op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-    op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
 
 
 def upgrade() -> None:
@@ -110,12 +77,12 @@ def upgrade() -> None:
         sa.Column("frontier", sa.Text, nullable=False),
     )
     for table in APPEND_ONLY:
-        _append_only(table)
+        make_append_only(table)
 
 
 def downgrade() -> None:
     for table in APPEND_ONLY:
-        _drop_append_only(table)
+        drop_append_only(table)
     op.drop_table("audit_checkpoints")
     op.drop_index("ix_audit_ts", "audit_entries")
     op.drop_index("ix_audit_action_seq", "audit_entries")

@@ -1,0 +1,95 @@
+"""Engine instances and the reload protocol they speak.
+
+A reload is a `Command` (engine, ruleset id, digest, version, the ruleset, an epoch). Each instance
+builds the new state off to the side, swaps one reference and ACKs, or NACKs with the error. On any NACK
+or timeout the coordinator sends every instance the previous command with a newer epoch; an instance
+drops any command older than the newest epoch it has seen, so a late ACK can never win over a rollback.
+The in-process `LocalInstance` is one kind; instances in other processes (SDK clients, other replicas)
+implement the same two calls over the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from trainer_ops.engines.types import EngineType, Loaded, Reply
+from trainer_ops.engines.validation import ruleset_errors
+
+
+@dataclass(frozen=True)
+class Command:
+    engine: str
+    target_id: str
+    digest: str
+    version: int
+    ruleset: dict[str, Any]
+    epoch: int
+
+
+class Instance(Protocol):
+    instance_id: str
+
+    def apply(self, command: Command) -> Reply:
+        """Validate, build and swap in `command`'s ruleset; ACK or NACK. May block (remote)."""
+        ...
+
+    def restore(self, command: Command | None) -> None:
+        """Go back to `command` (the previous ruleset; None: nothing loaded)."""
+        ...
+
+
+class LocalInstance:
+    """The engine as it runs inside this process. Requests read `current` once per request."""
+
+    def __init__(self, engine: EngineType, instance_id: str) -> None:
+        self.engine = engine
+        self.instance_id = instance_id
+        self.current: Loaded | None = None
+        self._epoch = 0
+        self._lock = threading.Lock()
+
+    def apply(self, command: Command) -> Reply:
+        started = time.perf_counter()
+        errors = ruleset_errors(self.engine, command.ruleset)
+        if errors:
+            first = errors[0]
+            return Reply(
+                self.instance_id,
+                False,
+                f"{first['field']}: {first['message']}",
+                (time.perf_counter() - started) * 1000,
+            )
+        try:
+            state = self.engine.compile(command.ruleset)
+        except Exception as exc:  # an engine's compile failing is a NACK, never a crash
+            return Reply(
+                self.instance_id,
+                False,
+                f"{type(exc).__name__}: {exc}",
+                (time.perf_counter() - started) * 1000,
+            )
+        loaded = Loaded(command.target_id, command.digest, command.version, state)
+        with self._lock:
+            if command.epoch < self._epoch:
+                return Reply(
+                    self.instance_id,
+                    False,
+                    "superseded by a newer reload",
+                    (time.perf_counter() - started) * 1000,
+                )
+            self._epoch = command.epoch
+            self.current = loaded  # the swap: one reference assignment
+        return Reply(self.instance_id, True, "", (time.perf_counter() - started) * 1000)
+
+    def restore(self, command: Command | None) -> None:
+        with self._lock:
+            if command is None:
+                self.current = None
+                return
+            self._epoch = max(self._epoch, command.epoch)
+            self.current = Loaded(
+                command.target_id, command.digest, command.version, self.engine.compile(command.ruleset)
+            )

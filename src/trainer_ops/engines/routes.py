@@ -1,0 +1,159 @@
+"""Engine endpoints: rulesets (upload, list, read), the active ruleset, and hot reload (spec 3.1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from trainer_ops.access.types import Principal
+from trainer_ops.engines.schemas import HotReloadRequest, HotReloadResult, RulesetRead
+from trainer_ops.engines.service import EngineService
+from trainer_ops.engines.types import ALIASES
+from trainer_ops.errors import BadRequest, NotFound
+from trainer_ops.http.body import body_doc, parse_body, require_json_type
+from trainer_ops.http.context import request_id_of
+from trainer_ops.http.guard import authorize, principal
+from trainer_ops.http.responses import json_response
+
+router = APIRouter(prefix="/operator/ops", tags=["engines"])
+TYPE = Path(
+    ...,
+    description="engine type: scenario, prompt, difficulty, content, gamification, missions, upm, "
+    "insights ('mission' is accepted)",
+)
+
+
+def _service(request: Request) -> EngineService:
+    service: EngineService = request.app.state.engines
+    return service
+
+
+@router.get("/engines")
+async def list_engines(request: Request, who: Principal = Depends(principal)) -> Response:
+    """Every engine: its status, the active ruleset and version, the last rollback and its reason."""
+    await authorize(request, who, "artifacts.read")
+    return json_response(_service(request).overview())
+
+
+@router.get("/engines/{type}/active")
+async def active_ruleset(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
+    """The ruleset this server's engine instance runs now, whole: one version, never half of two."""
+    await authorize(request, who, "snapshot.read")
+    service = _service(request)
+    engine = service.engine_name(type)
+    loaded = service.registry.current(engine)
+    if loaded is None:
+        raise NotFound("engines.nothing_loaded", f"{engine} has no ruleset loaded")
+    return json_response(
+        {
+            "type": engine,
+            "targetId": loaded.target_id,
+            "digest": loaded.digest,
+            "version": loaded.version,
+            "ruleset": dict(loaded.state),
+        }
+    )
+
+
+@router.get("/engines/{type}/rulesets", responses={200: {"model": list[RulesetRead]}})
+async def list_rulesets(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
+    """The rulesets stored for an engine, oldest first, marking the active one."""
+    await authorize(request, who, "artifacts.read")
+    service = _service(request)
+    engine = service.engine_name(type)
+    active = service.registry.slot(engine).active
+    rulesets = await run_in_threadpool(service.list_rulesets, engine)
+    return json_response([r.as_json(active=active.target_id if active else None) for r in rulesets])
+
+
+@router.get("/engines/{type}/rulesets/{targetId}", responses={200: {"model": RulesetRead}})
+async def get_ruleset(
+    request: Request, type: str = TYPE, targetId: str = Path(...), who: Principal = Depends(principal)
+) -> Response:
+    """One stored ruleset with its content."""
+    await authorize(request, who, "artifacts.read")
+    service = _service(request)
+    stored = await run_in_threadpool(service.get_ruleset, type, targetId)
+    active = service.registry.slot(stored.engine).active
+    return json_response(stored.as_json(active=active.target_id if active else None))
+
+
+@router.put(
+    "/engines/{type}/rulesets/{targetId}",
+    status_code=201,
+    responses={201: {"model": RulesetRead}, 200: {"model": RulesetRead}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    },
+)
+async def upload_ruleset(
+    request: Request, type: str = TYPE, targetId: str = Path(...), who: Principal = Depends(principal)
+) -> Response:
+    """Store a ruleset: a JSON body, or a multipart upload with the file in field `file`.
+
+    Rulesets are immutable and content-addressed: the same content under the same targetId again
+    answers 200, other content under a stored targetId 409. Bodies over `fileUploadLimitMb` are refused
+    with 413 as soon as they pass the limit; a ruleset that does not validate, 422 with the errors.
+    """
+    await authorize(request, who, "artifacts.write")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=5) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise BadRequest("engines.no_file", "send the ruleset in the multipart field `file`")
+            raw = await upload.read()
+    else:
+        raw = await _json_bytes(request)
+    stored, created = await run_in_threadpool(
+        _service(request).upload,
+        principal=who,
+        engine=type,
+        target_id=targetId,
+        raw=raw,
+        request_id=request_id_of(request),
+    )
+    return json_response(stored.as_json(), status=201 if created else 200)
+
+
+async def _json_bytes(request: Request) -> bytes:
+    require_json_type(request)
+    chunks = [chunk async for chunk in request.stream()]
+    return b"".join(chunks)
+
+
+@router.post(
+    "/hot-reload", responses={200: {"model": HotReloadResult}}, openapi_extra=body_doc(HotReloadRequest)
+)
+async def hot_reload(request: Request, who: Principal = Depends(principal)) -> Response:
+    """Spec 3.1: make `targetId` the active ruleset of every instance of engine `type`.
+
+    Every instance validates, builds and swaps in the ruleset, then ACKs; when all ACK within the
+    deadline: 200 `applied`. Any NACK or timeout puts every instance back on the previous ruleset: 409
+    with `status: rolled_back`, the reason and the failing instances. 404 for an unknown ruleset, 422 for
+    an unknown type or an invalid ruleset (nothing changes). `type: system` reloads the ops layer's own
+    policy and catalogs from the store. Reloading the active ruleset changes nothing (`unchanged`).
+    """
+    body = await parse_body(request, HotReloadRequest)
+    engine = ALIASES.get(body.type, body.type)
+    await authorize(request, who, "hot_reload", engine=engine, scope=body.scope)
+    result = await run_in_threadpool(
+        _service(request).hot_reload,
+        principal=who,
+        engine=body.type,
+        target_id=body.target_id,
+        request_id=request_id_of(request),
+    )
+    return json_response(result)
