@@ -44,16 +44,19 @@ class Instance(Protocol):
 class LocalInstance:
     """The engine as it runs inside this process. Requests read `current` once per request."""
 
-    def __init__(self, engine: EngineType, instance_id: str) -> None:
+    def __init__(self, engine: EngineType, instance_id: str, validated: set[str] | None = None) -> None:
         self.engine = engine
         self.instance_id = instance_id
+        # Digests of rulesets this process has already validated for this engine: rulesets are
+        # content-addressed and immutable, so a digest that validated once always does.
+        self.validated = validated if validated is not None else set()
         self.current: Loaded | None = None
         self._epoch = 0
         self._lock = threading.Lock()
 
     def apply(self, command: Command) -> Reply:
         started = time.perf_counter()
-        errors = ruleset_errors(self.engine, command.ruleset)
+        errors = [] if command.digest in self.validated else ruleset_errors(self.engine, command.ruleset)
         if errors:
             first = errors[0]
             return Reply(
@@ -71,6 +74,7 @@ class LocalInstance:
                 f"{type(exc).__name__}: {exc}",
                 (time.perf_counter() - started) * 1000,
             )
+        self.validated.add(command.digest)
         loaded = Loaded(command.target_id, command.digest, command.version, state)
         with self._lock:
             if command.epoch < self._epoch:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from trainer_ops.infra.clock import Clock
 
 TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 INITIAL = "initial"
+RULESET_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class EngineService:
         self._clock = clock
         self._system_reload = system_reload
         self._store = store or RulesetStore()
+        # Rulesets never change once stored: keep the recently used ones parsed.
+        self._cache: OrderedDict[tuple[str, str], StoredRuleset] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # names --------------------------------------------------------------------------------------------
     def engine_name(self, name: str, *, allow_system: bool = False) -> str:
@@ -120,6 +126,7 @@ class EngineService:
             )
         body = canonical(ruleset)
         digest = hashlib.sha256(body).hexdigest()
+        self.registry.slot(engine).local.validated.add(digest)
         return self._writer.run(
             lambda session: self._store_ruleset(
                 session,
@@ -192,6 +199,20 @@ class EngineService:
         return found
 
     def _resolve(self, session: Session, engine: str, target_id: str) -> StoredRuleset:
+        key = (engine, target_id)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        found = self._load(session, engine, target_id)
+        with self._cache_lock:
+            self._cache[key] = found
+            while len(self._cache) > RULESET_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return found
+
+    def _load(self, session: Session, engine: str, target_id: str) -> StoredRuleset:
         row = self._store.find(session, engine, target_id)
         blob = self._store.blob(session, row.digest) if row else None
         if row is None or blob is None:
@@ -281,13 +302,16 @@ class EngineService:
             return {"status": "applied", "type": SYSTEM, "targetId": target_id, **result}
         with self._db.read() as session:
             stored = self._resolve(session, engine, target_id)
-        errors = ruleset_errors(self.registry.types[engine], stored.ruleset)
-        if errors:
-            raise Invalid(
-                "engines.invalid_ruleset",
-                f"{engine} ruleset {target_id!r} does not validate; nothing changed",
-                errors=errors,
-            )
+        validated = self.registry.slot(engine).local.validated
+        if stored.digest not in validated:
+            errors = ruleset_errors(self.registry.types[engine], stored.ruleset)
+            if errors:
+                raise Invalid(
+                    "engines.invalid_ruleset",
+                    f"{engine} ruleset {target_id!r} does not validate; nothing changed",
+                    errors=errors,
+                )
+            validated.add(stored.digest)
         with self._locked([engine]):
             active = self.registry.slot(engine).active
             if active is not None and active.target_id == target_id:
