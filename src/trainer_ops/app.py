@@ -34,15 +34,20 @@ from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
 from trainer_ops.features.types import KIND as FEATURES
+from trainer_ops.gateway import routes as gateway_routes
+from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvider, Provider
+from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health import routes as health_routes
 from trainer_ops.health.service import HealthService
 from trainer_ops.http import problems
 from trainer_ops.http.context import Edge
 from trainer_ops.http.middleware import EdgeMiddleware
 from trainer_ops.infra.clock import Clock, SystemClock
+from trainer_ops.infra.limiter import CallLimiter
 from trainer_ops.infra.metrics import RequestMetrics
 from trainer_ops.infra.process import ProcessSampler
 from trainer_ops.infra.secrets import read_or_create_secret, write_private
+from trainer_ops.infra.sessions import MemorySessionLeases, RedisSessionLeases, SessionLeases
 from trainer_ops.limits import routes as limit_routes
 from trainer_ops.limits.types import DEFAULT_LIMITS
 from trainer_ops.limits.types import KIND as LIMITS
@@ -93,6 +98,7 @@ class Ops:
     coordinator: ReloadCoordinator
     engine_service: EngineService
     releases: ReleaseService
+    gateway: GatewayService
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -149,7 +155,8 @@ class Ops:
 
     def body_limit(self, method: str, path: str) -> int:
         """Bytes a request body may have: ruleset uploads follow `fileUploadLimitMb`, the rest is JSON."""
-        if method == "PUT" and path.startswith("/operator/ops/engines/") and "/rulesets/" in path:
+        upload = method == "PUT" and path.startswith("/operator/ops/engines/") and "/rulesets/" in path
+        if upload or (method == "POST" and path == "/v1/files"):
             limits = self.holder.current.documents.get(LIMITS)
             megabytes = (
                 limits.document["fileUploadLimitMb"] if limits else DEFAULT_LIMITS["fileUploadLimitMb"]
@@ -191,6 +198,20 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         refresher.refresh()
         return {"documents": holder.current.versions()}
 
+    features = FeaturesService(database=database, writer=writer, documents=documents, holder=holder)
+    sessions: SessionLeases = (
+        RedisSessionLeases(settings.redis_url) if settings.redis_url else MemorySessionLeases()
+    )
+    provider: Provider = (
+        OpenAICompatibleProvider(
+            settings.upstream_url,
+            settings.upstream_api_key,
+            timeout_seconds=settings.upstream_timeout_seconds,
+            on_timeout=metrics.count_timeout,
+        )
+        if settings.upstream_url
+        else OfflineProvider()
+    )
     engine_service = EngineService(
         database=database,
         writer=writer,
@@ -230,7 +251,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             documents=documents,
             holder=holder,
         ),
-        features=FeaturesService(database=database, writer=writer, documents=documents, holder=holder),
+        features=features,
         engines=engines,
         metrics=metrics,
         sampler=sampler,
@@ -254,6 +275,18 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         checkpoints=checkpoints,
         coordinator=coordinator,
         engine_service=engine_service,
+        gateway=GatewayService(
+            holder=holder,
+            features=features,
+            tones=catalogs.tones,
+            limiter=CallLimiter(settings.redis_url),
+            sessions=sessions,
+            provider=provider,
+            writer=writer,
+            audit=audit,
+            session_idle_seconds=settings.session_idle_seconds,
+            log_prompts=settings.audit_prompts,
+        ),
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -303,6 +336,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await ops.gateway.aclose()
             ops.close()
 
     app = FastAPI(
@@ -330,6 +364,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.checkpoints = ops.checkpoints
     app.state.engines = ops.engine_service
     app.state.releases = ops.releases
+    app.state.gateway = ops.gateway
     problems.install(app)
     for module in (
         model_config_routes,
@@ -339,11 +374,69 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         release_routes,
         health_routes,
         audit_routes,
+        gateway_routes,
     ):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details, with Step 1's `code` and our `reason`.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {
+            "type": "string",
+            "enum": [
+                "INVALID_SCOPE",
+                "UNAUTHORIZED",
+                "FORBIDDEN",
+                "NOT_FOUND",
+                "VALIDATION_ERROR",
+                "CONFLICT",
+                "INTERNAL_ERROR",
+            ],
+        },
+        "reason": {"type": "string"},
+        "requestId": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}
+
+
+def _document_problems(schema: dict[str, Any]) -> None:
+    """Every error this server sends is application/problem+json: say so on every operation, in place
+    of FastAPI's default 422 body (which this server never sends)."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    public = {"/livez", "/readyz", "/metrics"}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if path not in public:
+                responses["401"] = {"description": "No or bad bearer token", **problem}
+                responses["403"] = {"description": "Outside the caller's scope", **problem}
+            responses["4XX"] = {"description": "Bad input or a refused change (problem+json)", **problem}
+            responses["5XX"] = {"description": "Server or store error (problem+json)", **problem}
+            if path in public:
+                operation["security"] = []
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -354,5 +447,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (tops_...) or a JWT."}
     }
     schema["security"] = [{"bearer": []}]
+    _document_problems(schema)
     app.openapi_schema = schema
     return schema

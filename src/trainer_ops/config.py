@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     # Hot reload: how long every instance has to ACK before the reload is rolled back.
     reload_deadline_seconds: float = 5.0
 
+    # AI gateway. Without an upstream URL the built-in offline provider answers (no network).
+    upstream_url: str = ""
+    upstream_api_key: str = ""
+    upstream_timeout_seconds: float = 60.0
+    session_idle_seconds: float = 900.0
+    # Audit prompt text with each gateway call (off: metadata only).
+    audit_prompts: bool = False
+
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0

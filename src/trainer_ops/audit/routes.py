@@ -19,6 +19,7 @@ from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import json_response
 
 router = APIRouter(prefix="/operator/ops", tags=["audit"])
+MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 class AuditPageRead(BaseModel):
@@ -31,9 +32,17 @@ def parse_time_ms(value: str | None, field: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(float(value) * 1000)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not 0 <= seconds <= MAX_EPOCH_SECONDS:  # also refuses nan and inf
+            raise Invalid(
+                "audit.bad_time",
+                f"{field} must be between 0 and {MAX_EPOCH_SECONDS} epoch seconds",
+                errors=[{"field": field, "message": "out of range"}],
+            )
+        return int(seconds * 1000)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -65,7 +74,8 @@ async def query_audit(
     await authorize(request, who, "audit.read")
     query = AuditQuery(
         user_id=userId or None,
-        actions=tuple(a.strip() for a in action.split(",") if a.strip()) if action else (),
+        # A comma list, or the spec's own notation (predict|publish).
+        actions=tuple(a.strip() for a in action.replace("|", ",").split(",") if a.strip()) if action else (),
         from_ms=parse_time_ms(from_, "from"),
         to_ms=parse_time_ms(to, "to"),
         cursor=cursor or None,

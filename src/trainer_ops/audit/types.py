@@ -92,7 +92,7 @@ def _fast_safe(value: Any) -> bool:
         return -_MAX_SAFE_INT < value < _MAX_SAFE_INT
     if isinstance(value, float):
         magnitude = abs(value)
-        return not value.is_integer() and 1e-6 <= magnitude < 1e21
+        return not value.is_integer() and 1e-5 <= magnitude < 1e21
     if isinstance(value, dict):
         # Keys below U+E000 sort identically by UTF-16 unit and by code point.
         return all(

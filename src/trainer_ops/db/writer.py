@@ -43,6 +43,11 @@ class BatchHooks(Protocol):
     def abort(self) -> None: ...
 
 
+def _log_failure(future: Future[Any]) -> None:
+    if future.exception() is not None:
+        log.error("a queued unit of work failed: %s", future.exception())
+
+
 class BatchWriter:
     def __init__(self, database: Database, *, hooks: BatchHooks, max_batch: int = 512) -> None:
         self._db = database
@@ -62,6 +67,15 @@ class BatchWriter:
         future: Future[T] = Future()
         self._queue.put((unit, future))
         return future.result()
+
+    def submit(self, unit: Callable[[Session], Any]) -> Future[Any]:
+        """Queue `unit` for the next batch without waiting (for records whose caller must not wait,
+        such as a gateway call's audit entry). A failure is logged."""
+        self._ensure_started()
+        future: Future[Any] = Future()
+        future.add_done_callback(_log_failure)
+        self._queue.put((unit, future))
+        return future
 
     def stop(self) -> None:
         with self._lock:

@@ -107,7 +107,7 @@ class EngineService:
         """Store a ruleset under (engine, targetId). The same content again is a no-op (created False);
         other content under a stored name is refused: rulesets are immutable."""
         engine = self.engine_name(engine)
-        if not TARGET_ID.match(target_id):
+        if not TARGET_ID.fullmatch(target_id):
             raise Invalid(
                 "engines.bad_target_id",
                 "targetId: letters, digits, '.', '_', '-', up to 128",

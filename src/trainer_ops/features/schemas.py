@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from trainer_ops.features.types import KEY_PATTERN
+from trainer_ops.http.body import drop_null
 
 
 class FeaturesRead(RootModel[dict[str, bool]]):
@@ -31,7 +32,7 @@ class FeatureUpdate(BaseModel):
     follows the global default again. `regionOverridable` and `description` are global, admin only.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=drop_null("regionOverridable", "description"))
 
     enabled: bool | None = None
     regionOverridable: bool | None = None

@@ -65,7 +65,7 @@ class FeaturesService:
         key: str,
         region: str | None,
         changes: dict[str, Any],
-        if_match: int | None,
+        if_match: frozenset[int] | None,
         request_id: str,
     ) -> VersionedDocument:
         """Change the global default (region None), or set a region's override (`enabled` true or
@@ -127,7 +127,7 @@ class FeaturesService:
             return self._documents.history(session, KIND, cursor=cursor, limit=limit)
 
     def _change(
-        self, principal: Principal, apply: Any, if_match: int | None, request_id: str
+        self, principal: Principal, apply: Any, if_match: frozenset[int] | None, request_id: str
     ) -> VersionedDocument:
         doc = self._writer.run(
             lambda session: self._documents.change(

@@ -42,7 +42,7 @@ DEFAULT_FEATURES: dict[str, Any] = {
 
 
 def is_region(value: str) -> bool:
-    return bool(_REGION.match(value))
+    return bool(_REGION.fullmatch(value))
 
 
 def global_values(document: dict[str, Any]) -> dict[str, bool]:

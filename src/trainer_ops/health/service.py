@@ -55,9 +55,6 @@ class HealthService:
             report["latencyMs"] = round(window.median_ms, 1)
             report["uptimeHours"] = round((time.time() - self._sampler.started_at) / 3600, 2)
         report["engines"] = engines
-        if view == "full":
-            report["store"] = "ok" if store_ok else "down"
-            report["activeRulesets"] = self._engines.active()
         return report
 
     def diagnostics(self) -> dict[str, Any]:

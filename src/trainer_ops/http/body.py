@@ -59,6 +59,25 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise Invalid("http.invalid_body", f"invalid field(s): {names}", errors=errors) from None
 
 
+def drop_null(*fields: str) -> Any:
+    """json_schema_extra for PATCH bodies: fields that may be left out but never sent as null are
+    documented without the `null` alternative pydantic adds for `X | None = None`."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name, prop in schema.get("properties", {}).items():
+            if fields and name not in fields:
+                continue
+            options = [o for o in prop.pop("anyOf", []) if o != {"type": "null"}]
+            if len(options) == 1:
+                prop.update(options[0])
+            elif options:
+                prop["anyOf"] = options
+            if prop.get("default", 0) is None:
+                del prop["default"]
+
+    return edit
+
+
 def body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """openapi_extra documenting a body that the route reads itself (so errors are ours, not FastAPI's)."""
     return {

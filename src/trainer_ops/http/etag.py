@@ -1,25 +1,41 @@
-"""ETag / If-Match helpers: an ETag is the quoted version number of a document."""
+"""ETag / If-Match helpers: an ETag is the quoted version number of a document (a strong tag)."""
 
 from __future__ import annotations
 
+import re
+
 from trainer_ops.errors import BadRequest
 
+_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
-def parse_if_match(value: str | None) -> int | None:
-    """The version an If-Match header asks for; None when absent or `*` (any version)."""
-    if value is None:
+
+def parse_if_match(value: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts; None when absent or `*` (any version).
+
+    RFC 9110: a list of tags, compared strongly, so a weak tag (W/) never matches; a tag this server
+    could not have issued matches nothing either (the change is then refused with 412).
+    """
+    if value is None or value.strip() == "":
         return None
-    value = value.strip()
-    if value == "*" or value == "":
+    if value.strip() == "*":
         return None
-    tag = value.split(",")[0].strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    try:
-        return int(tag)
-    except ValueError:
-        raise BadRequest(
-            "http.bad_if_match",
-            f"If-Match {value!r} is not an ETag this server issued; use the ETag header of a GET",
-        ) from None
+    versions: set[int] = set()
+    position = 0
+    text = value.strip()
+    while position < len(text):
+        match = _TAG.match(text, position)
+        if match is None:
+            raise BadRequest(
+                "http.bad_if_match",
+                f"If-Match {value!r} is not a list of ETags; use the ETag header of a GET",
+            )
+        weak, tag = match.group(1), match.group(2)
+        if not weak and _DIGITS.fullmatch(tag):
+            versions.add(int(tag))
+        position = match.end()
+        if position < len(text):
+            if text[position] != ",":
+                raise BadRequest("http.bad_if_match", f"If-Match {value!r} is not a list of ETags")
+            position += 1
+    return frozenset(versions)

@@ -38,7 +38,7 @@ class EdgeMiddleware:
         request_id = b""
         length = -1
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _REQUEST_ID.match(value):
+            if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
                 request_id = value
             elif name == b"content-length" and value.isdigit():
                 length = int(value)

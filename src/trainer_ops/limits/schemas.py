@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from trainer_ops.http.body import drop_null
 from trainer_ops.limits.types import MAX_AI_CALLS_PER_MINUTE, MAX_CONCURRENT_SESSIONS, MAX_FILE_UPLOAD_MB
 
 
@@ -18,7 +19,7 @@ class LimitsRead(BaseModel):
 class LimitsUpdate(BaseModel):
     """A partial update of the limits: positive integers up to a sane ceiling."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=drop_null())
 
     aiCallsPerMinute: int | None = Field(None, ge=1, le=MAX_AI_CALLS_PER_MINUTE)
     fileUploadLimitMb: int | None = Field(None, ge=1, le=MAX_FILE_UPLOAD_MB)

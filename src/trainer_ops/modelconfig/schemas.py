@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from trainer_ops.http.body import drop_null
+
 
 class ModelConfigRead(BaseModel):
     model: str
@@ -19,7 +21,7 @@ class ModelConfigRead(BaseModel):
 class ModelConfigUpdate(BaseModel):
     """A partial update: send only the fields to change. Unknown fields and nulls are refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=drop_null())
 
     model: str | None = Field(None, min_length=1, max_length=128)
     temperature: float | None = Field(None, ge=0, le=2)

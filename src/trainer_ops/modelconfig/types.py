@@ -64,7 +64,7 @@ class Catalogs:
 
 
 def is_language(value: str) -> bool:
-    return value == "auto" or (bool(_BCP47_SHAPE.match(value)) and langcodes.tag_is_valid(value))
+    return value == "auto" or (bool(_BCP47_SHAPE.fullmatch(value)) and langcodes.tag_is_valid(value))
 
 
 def check_config(config: dict[str, Any], catalogs: Catalogs) -> list[dict[str, str]]:

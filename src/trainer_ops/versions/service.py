@@ -77,7 +77,7 @@ class DocumentService:
         *,
         kind: str,
         actor: Actor,
-        if_match: int | None,
+        if_match: frozenset[int] | None,
         apply: Callable[[dict[str, Any]], Change],
         request_id: str,
         action: Action = Action.UPDATE_CONFIG,
@@ -93,11 +93,11 @@ class DocumentService:
             raise Invalid(
                 f"{kind}.missing", f"the store has no {kind} document; run `trainer-ops db upgrade`"
             )
-        if if_match is not None and if_match != row.version:
+        if if_match is not None and row.version not in if_match:
+            asked = ", ".join(str(v) for v in sorted(if_match)) or "no version this server issued"
             raise PreconditionFailed(
                 f"{kind}.stale",
-                f"If-Match names version {if_match} but the current version is {row.version}; "
-                "read it again and retry",
+                f"If-Match names {asked} but the current version is {row.version}; read it again and retry",
                 extra={"currentVersion": row.version},
             )
         current = orjson.loads(row.document)
@@ -224,7 +224,12 @@ class DocumentEditor:
         return self._holder.current.get(self.kind)
 
     def update(
-        self, *, principal: Principal, changes: dict[str, Any], if_match: int | None, request_id: str
+        self,
+        *,
+        principal: Principal,
+        changes: dict[str, Any],
+        if_match: frozenset[int] | None,
+        request_id: str,
     ) -> VersionedDocument:
         def apply(document: dict[str, Any]) -> Change:
             merged = {**document, **changes}

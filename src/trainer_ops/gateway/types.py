@@ -1,0 +1,78 @@
+"""How ops settings shape a chat-completion request: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import langcodes
+from pydantic import BaseModel, ConfigDict, Field
+
+# Caller parameters passed upstream unchanged. Everything ops owns (model, temperature, max_tokens)
+# is set from the config, whatever the caller sent; anything else is dropped.
+PASSTHROUGH = (
+    "top_p",
+    "stop",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "user",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "logprobs",
+    "top_logprobs",
+    "stream_options",
+)
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(pattern="^(system|developer|user|assistant|tool)$")
+    content: str | list[Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    """What an OpenAI client sends. Extra fields are accepted (clients send many) but only PASSTHROUGH
+    ones reach the model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    model: str | None = None
+    stream: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+def language_instruction(tag: str) -> str | None:
+    if tag == "auto":
+        return None
+    try:
+        name = langcodes.Language.get(tag).display_name()
+    except Exception:  # a valid tag whose name is unknown here: the tag alone says enough
+        name = tag
+    return f"Always answer in {name} (language tag {tag}), whatever language the user writes in."
+
+
+def prepare(request: ChatRequest, *, config: dict[str, Any], tones: dict[str, str]) -> dict[str, Any]:
+    """The upstream payload: ops config wins over what the caller sent."""
+    system = [tones[config["toneProfile"]]]
+    instruction = language_instruction(config["language"])
+    if instruction:
+        system.append(instruction)
+    messages = [{"role": "system", "content": "\n".join(system)}]
+    messages.extend(m.model_dump(exclude_none=True) for m in request.messages)
+    asked = request.max_completion_tokens or request.max_tokens or config["maxTokens"]
+    payload: dict[str, Any] = {
+        "model": config["model"],
+        "messages": messages,
+        "temperature": config["temperature"],
+        "max_tokens": min(asked, config["maxTokens"]),
+        "stream": request.stream,
+    }
+    extra = request.model_extra or {}
+    payload.update({k: extra[k] for k in PASSTHROUGH if k in extra})
+    return payload
