@@ -56,6 +56,9 @@ from trainer_ops.modelconfig.types import DEFAULT_MODEL_CONFIG, Catalogs, check_
 from trainer_ops.modelconfig.types import KIND as MODEL_CONFIG
 from trainer_ops.releases import routes as release_routes
 from trainer_ops.releases.service import ReleaseService
+from trainer_ops.sync import routes as sync_routes
+from trainer_ops.sync.broadcaster import Broadcaster
+from trainer_ops.sync.service import SyncService
 from trainer_ops.versions.refresher import SnapshotRefresher
 from trainer_ops.versions.service import DocumentEditor, DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder
@@ -99,6 +102,7 @@ class Ops:
     engine_service: EngineService
     releases: ReleaseService
     gateway: GatewayService
+    sync: SyncService
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -287,6 +291,12 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             session_idle_seconds=settings.session_idle_seconds,
             log_prompts=settings.audit_prompts,
         ),
+        sync=SyncService(
+            holder=holder,
+            registry=engines,
+            broadcaster=Broadcaster(),
+            reply_wait_seconds=settings.reload_deadline_seconds + 1.0,
+        ),
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -365,6 +375,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.engines = ops.engine_service
     app.state.releases = ops.releases
     app.state.gateway = ops.gateway
+    app.state.sync = ops.sync
     problems.install(app)
     for module in (
         model_config_routes,
@@ -375,6 +386,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         health_routes,
         audit_routes,
         gateway_routes,
+        sync_routes,
     ):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)

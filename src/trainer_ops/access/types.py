@@ -175,6 +175,7 @@ DEFAULT_POLICY: dict[str, Any] = {
         "tokens.manage": {"admin": {}},
         "policy.read": {"admin": {}},
         "snapshot.read": {"admin": {}, "service": {}},
+        "engines.instance": {"admin": {}, "service": {}},
         # Engines (service) and end users of every scope call the AI runtime; ops settings still apply.
         "gateway.call": {"admin": {}, "service": {}, "region": {}, "country": {}, "branch": {}},
     }

@@ -10,6 +10,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trainer_ops.engines.instances import Command, Instance, LocalInstance
@@ -50,6 +51,13 @@ class EngineRegistry:
         host = f"{os.uname().nodename}:{os.getpid()}"
         self._slots = {name: EngineSlot(t, LocalInstance(t, f"{host}/{name}")) for name, t in types.items()}
         self._epochs = itertools.count(1)
+        # listener(engine, command now active) after every change of an engine's active ruleset.
+        self.listeners: list[Callable[[str, Command | None], None]] = []
+
+    def notify(self, engine: str) -> None:
+        active = self._slots[engine].active
+        for listener in self.listeners:
+            listener(engine, active)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._slots)

@@ -52,6 +52,7 @@ class ReloadCoordinator:
             for engine, command in commands.items():
                 slot = self._registry.slot(engine)
                 slot.active, slot.applied_at, slot.pending_nack = command, time.time(), None
+                self._registry.notify(engine)
         else:
             self._roll_back(previous, outcome)
         outcome.duration_ms = (time.perf_counter() - started) * 1000
@@ -77,6 +78,7 @@ class ReloadCoordinator:
             slot.active = restore
             slot.last_rollback_at = now
             slot.last_rollback_reason = outcome.reason()
+            self._registry.notify(engine)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -246,6 +246,7 @@ class EngineService:
             for instance in slot.instances():
                 instance.restore(command)
             slot.active, slot.applied_at = command, self._clock.now()
+            self.registry.notify(engine)
 
     def _activate_initial(self, engine: str) -> StoredRuleset:
         initial = self.registry.types[engine].initial

@@ -1,0 +1,101 @@
+"""Sync use cases: the full snapshot, change events for the stream, remote instances and their replies."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from trainer_ops.engines.instances import Command
+from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.errors import NotFound
+from trainer_ops.sync.broadcaster import Broadcaster, Subscriber
+from trainer_ops.sync.remote import RemoteInstance, command_json
+from trainer_ops.versions.snapshot import Snapshot, SnapshotHolder
+
+DOCUMENT_KEYS = {"model_config": "modelConfig", "features": "features", "limits": "limits"}
+
+
+class SyncService:
+    def __init__(
+        self,
+        *,
+        holder: SnapshotHolder,
+        registry: EngineRegistry,
+        broadcaster: Broadcaster,
+        reply_wait_seconds: float,
+    ) -> None:
+        self._holder = holder
+        self._registry = registry
+        self.broadcaster = broadcaster
+        self._wait = reply_wait_seconds
+        self._remotes: dict[str, tuple[RemoteInstance, list[str]]] = {}
+        self._last: dict[str, int] = {}
+        self._lock = threading.Lock()
+        holder.subscribe(self._on_snapshot)
+        registry.listeners.append(self._on_engine)
+
+    # what clients read -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything an engine obeys, each part with its version, and the stream position it is at."""
+        position = self.broadcaster.last_id
+        current = self._holder.current
+        out: dict[str, Any] = {"id": position, "versions": {}}
+        for kind, key in DOCUMENT_KEYS.items():
+            doc = current.get(kind)
+            out[key] = doc.document
+            out["versions"][kind] = doc.version
+        out["rulesets"] = {}
+        for engine in self._registry.names():
+            active = self._registry.slot(engine).active
+            if active is not None:
+                out["rulesets"][engine] = command_json(active)
+        return out
+
+    # change events ---------------------------------------------------------------------------------
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        for kind in DOCUMENT_KEYS:
+            doc = snapshot.documents.get(kind)
+            with self._lock:
+                if doc is None or doc.version <= self._last.get(kind, 0):
+                    continue
+                self._last[kind] = doc.version
+                self.broadcaster.publish(
+                    "document",
+                    {
+                        "kind": kind,
+                        "key": DOCUMENT_KEYS[kind],
+                        "version": doc.version,
+                        "document": doc.document,
+                    },
+                )
+
+    def _on_engine(self, engine: str, active: Command | None) -> None:
+        if active is not None:
+            self.broadcaster.publish("ruleset", command_json(active))
+
+    # remote instances ------------------------------------------------------------------------------
+    def attach(self, instance_id: str, engines: list[str], subscriber: Subscriber) -> RemoteInstance:
+        remote = RemoteInstance(instance_id, subscriber, wait_seconds=self._wait)
+        self.detach(instance_id)
+        for engine in engines:
+            self._registry.add_instance(engine, remote)
+        self._remotes[instance_id] = (remote, engines)
+        return remote
+
+    def detach(self, instance_id: str) -> None:
+        found = self._remotes.pop(instance_id, None)
+        if found is not None:
+            for engine in found[1]:
+                self._registry.remove_instance(engine, instance_id)
+
+    def reply(self, instance_id: str, *, epoch: int, ok: bool, error: str) -> None:
+        found = self._remotes.get(instance_id)
+        if found is None:
+            raise NotFound(
+                "sync.instance_unknown", f"instance {instance_id!r} is not connected to this server"
+            )
+        found[0].reply(epoch=epoch, ok=ok, error=error)
+
+    def subscribe(self) -> Subscriber:
+        return self.broadcaster.subscribe(asyncio.get_running_loop())
