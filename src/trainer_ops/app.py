@@ -204,7 +204,9 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
 
     features = FeaturesService(database=database, writer=writer, documents=documents, holder=holder)
     sessions: SessionLeases = (
-        RedisSessionLeases(settings.redis_url) if settings.redis_url else MemorySessionLeases()
+        RedisSessionLeases(settings.redis_url, prefix=settings.redis_prefix)
+        if settings.redis_url
+        else MemorySessionLeases()
     )
     provider: Provider = (
         OpenAICompatibleProvider(
@@ -283,7 +285,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             holder=holder,
             features=features,
             tones=catalogs.tones,
-            limiter=CallLimiter(settings.redis_url),
+            limiter=CallLimiter(settings.redis_url, prefix=settings.redis_prefix),
             sessions=sessions,
             provider=provider,
             writer=writer,

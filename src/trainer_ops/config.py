@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     home: Path = Path(".trainer-ops")
     database_url: str = ""
     redis_url: str = ""
+    # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
+    redis_prefix: str = "trainer-ops"
 
     host: str = "127.0.0.1"
     port: int = 8080

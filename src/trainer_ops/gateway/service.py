@@ -200,3 +200,5 @@ class GatewayService:
 
     async def aclose(self) -> None:
         await self._provider.aclose()
+        await self.sessions.aclose()
+        await self._limiter.aclose()

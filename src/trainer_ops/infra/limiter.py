@@ -13,10 +13,10 @@ from limits.storage import storage_from_string
 
 
 class CallLimiter:
-    def __init__(self, redis_url: str = "") -> None:
+    def __init__(self, redis_url: str = "", *, prefix: str = "trainer-ops") -> None:
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            storage = storage_from_string(uri, implementation="redispy", key_prefix="trainer-ops")
+            storage = storage_from_string(uri, implementation="redispy", key_prefix=prefix)
         else:
             storage = storage_from_string("async+memory://")
         assert isinstance(storage, Storage)
@@ -34,3 +34,12 @@ class CallLimiter:
 
     async def reset(self) -> None:
         await self._limiter.storage.reset()
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (memory storage has none)."""
+        # limits keeps the redis.asyncio client on its storage bridge (limits 5).
+        bridge = getattr(self._storage, "bridge", None)
+        client = getattr(bridge, "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()

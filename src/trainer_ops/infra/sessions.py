@@ -27,6 +27,8 @@ class SessionLeases(Protocol):
 
     async def count(self) -> int: ...
 
+    async def aclose(self) -> None: ...
+
 
 def new_session_id() -> str:
     return "sess_" + secrets.token_urlsafe(16)
@@ -70,6 +72,9 @@ class MemorySessionLeases:
             self._sweep(time.monotonic())
             return len(self._expiry)
 
+    async def aclose(self) -> None:
+        return None
+
 
 _OPEN = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -86,7 +91,8 @@ return 1
 
 
 class RedisSessionLeases:
-    def __init__(self, url: str, *, key: str = "trainer-ops:sessions") -> None:
+    def __init__(self, url: str, *, prefix: str = "trainer-ops") -> None:
+        key = f"{prefix}:sessions"
         self._redis = aioredis.from_url(url)
         self._key = key
         self._open = self._redis.register_script(_OPEN)

@@ -1,0 +1,54 @@
+"""Gateway fixtures: a fake upstream model server and a live trainer-ops pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from trainer_ops.config import Settings
+
+from .upstream import FakeUpstream
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, upstream: FakeUpstream) -> Settings:
+    return settings.model_copy(
+        update={
+            "upstream_url": upstream.url,
+            "upstream_api_key": "upstream-secret",
+            "upstream_timeout_seconds": 1.0,
+            "session_idle_seconds": 60.0,
+        }
+    )
+
+
+@pytest.fixture
+def server(live_server):  # type: ignore[no-untyped-def]
+    return live_server.start()
+
+
+@pytest.fixture
+def admin(server) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    with httpx.Client(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {server.settings.bootstrap_admin_token}"},
+        timeout=10,
+    ) as client:
+        yield client
+
+
+def ai(server, token: str | None = None) -> openai.OpenAI:  # type: ignore[no-untyped-def]
+    """The official openai client, unchanged, pointed at the gateway."""
+    return openai.OpenAI(
+        api_key=token or server.settings.bootstrap_admin_token, base_url=f"{server.url}/v1", max_retries=0
+    )

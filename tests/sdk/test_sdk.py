@@ -1,0 +1,160 @@
+"""The client SDK against a live server: live updates, outages, last-known-good, reload handlers,
+and the OpenFeature provider through OpenFeature's own API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import Reason
+
+from conftest import LiveServer
+from trainer_ops.access.types import Principal, Role
+from trainer_ops.app import build_ops
+from trainer_ops_sdk import OpsClient, OpsUnavailable
+from trainer_ops_sdk.openfeature import TrainerOpsProvider
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    return live_server.start()
+
+
+@pytest.fixture
+def admin(server: LiveServer) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {server.settings.bootstrap_admin_token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(server: LiveServer, token_for: Any, tmp_path: Path) -> Iterator[OpsClient]:
+    client = OpsClient(
+        server.url,
+        token=token_for("service", user="engine-1"),
+        cache_path=tmp_path / "lkg.json",
+        instance_id="engine-1",
+        max_backoff=0.2,
+    )
+    yield client
+    client.close()
+
+
+def test_start_gives_the_whole_snapshot_and_follows_changes(sdk: OpsClient, admin: httpx.Client) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    assert sdk.model_config["model"] == "gpt-5.1"
+    assert sdk.limits["aiCallsPerMinute"] == 60
+    assert sdk.ruleset("missions").targetId == "initial"
+    assert sdk.is_enabled("quiz_auto_generate") is False
+    admin.patch("/operator/ops/features/quiz_auto_generate", json={"enabled": True})
+    admin.patch("/operator/ops/features/quiz_auto_generate?region=EU", json={"enabled": False})
+    admin.patch("/operator/ops/model-config", json={"temperature": 0.7})
+    assert sdk.wait_for(lambda s: s.modelConfig["temperature"] == 0.7, 5)
+    assert sdk.is_enabled("quiz_auto_generate") is True
+    assert sdk.is_enabled("quiz_auto_generate", region="EU") is False
+    assert sdk.is_enabled("quiz_auto_generate", region="US") is True
+    assert sdk.is_enabled("no_such_flag", default=True) is True
+    assert sdk.version("features") == 3
+
+
+def test_reload_handlers_ack_and_nack(sdk: OpsClient, admin: httpx.Client) -> None:
+    applied: list[dict[str, Any]] = []
+
+    def handler(ruleset: dict[str, Any]) -> None:
+        if ruleset["allowedFormats"] == ["application/x-broken"]:
+            raise ValueError("unsupported format")
+        applied.append(ruleset)
+
+    sdk.on_reload("content", handler)
+    sdk.start()
+    assert sdk.connected.wait(5)
+    admin.put(
+        "/operator/ops/engines/content/rulesets/c2", json={"transforms": [], "allowedFormats": ["text/plain"]}
+    )
+    admin.put(
+        "/operator/ops/engines/content/rulesets/bad",
+        json={"transforms": [], "allowedFormats": ["application/x-broken"]},
+    )
+    response = admin.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "c2"})
+    assert response.status_code == 200
+    assert "engine-1" in [i["instance"] for i in response.json()["instances"]]
+    assert applied[-1]["allowedFormats"] == ["text/plain"]
+    response = admin.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "bad"})
+    assert response.status_code == 409
+    assert "engine-1: ValueError: unsupported format" in response.json()["reason"]
+    assert sdk.wait_for(lambda s: s.rulesets["content"].targetId == "c2", 5)
+    assert sdk.wait_for(lambda s: applied[-1]["allowedFormats"] == ["text/plain"], 5)  # restored
+
+
+def test_survives_the_server_going_away_and_resyncs_when_it_returns(
+    server: LiveServer, sdk: OpsClient
+) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    server.stop()
+    assert sdk.model_config["temperature"] == 0.4  # still serving from memory
+    assert sdk.is_enabled("mission_auto_assign") is True
+    # While the server is down, someone changes the config in the store (another replica, the CLI).
+    other = build_ops(server.settings)
+    try:
+        other.prepare()
+        other.model_config.update(
+            principal=Principal("cli", Role.ADMIN),
+            changes={"temperature": 1.3},
+            if_match=None,
+            request_id="while-down",
+        )
+    finally:
+        other.close()
+    server.start()
+    assert sdk.wait_for(lambda s: s.modelConfig["temperature"] == 1.3, 10)
+
+
+def test_starts_from_the_last_known_good_file_while_the_server_is_down(
+    server: LiveServer, sdk: OpsClient, token_for: Any, tmp_path: Path
+) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    server.stop()
+    sdk.close()
+    cached = OpsClient(
+        server.url, token=token_for("service", user="e2"), cache_path=tmp_path / "lkg.json", max_backoff=0.2
+    ).start()
+    try:
+        assert cached.source == "cache"
+        assert cached.model_config["model"] == "gpt-5.1"
+        assert cached.ruleset("scenario").targetId == "initial"
+    finally:
+        cached.close()
+    with pytest.raises(OpsUnavailable):
+        OpsClient(server.url, token="x", cache_path=tmp_path / "missing.json").start()
+
+
+def test_openfeature_provider_through_the_openfeature_api(sdk: OpsClient, admin: httpx.Client) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    admin.patch("/operator/ops/features/content_ai_transform?region=EU", json={"enabled": False})
+    assert sdk.wait_for(lambda s: "EU" in s.features["overrides"], 5)
+    api.set_provider(TrainerOpsProvider(sdk))
+    try:
+        client = api.get_client()
+        assert client.get_boolean_value("content_ai_transform", False) is True
+        eu = EvaluationContext(attributes={"region": "EU"})
+        details = client.get_boolean_details("content_ai_transform", True, eu)
+        assert details.value is False
+        assert details.reason == Reason.TARGETING_MATCH
+        missing = client.get_boolean_details("nope", True)
+        assert missing.value is True
+        assert missing.error_code is not None
+        assert client.get_float_value("modelConfig.temperature", 0.0) == 0.4
+        assert client.get_string_value("modelConfig.toneProfile", "") == "professional"
+    finally:
+        api.clear_providers()
