@@ -54,7 +54,6 @@ class AuditService:
         self._head = self._store.head(session)
 
     def mark(self) -> tuple[int, str, int] | None:
-        self._pending = []
         return self._head
 
     def flush(self, session: Session) -> None:
@@ -63,6 +62,7 @@ class AuditService:
             self._store.append_many(session, pending)
 
     def reset(self, mark: tuple[int, str, int] | None) -> None:
+        # Only the failed unit's entries are pending here: whatever came before was flushed.
         self._pending = []
         self._head = mark
 

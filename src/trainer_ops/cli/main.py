@@ -177,3 +177,7 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the id shown by `
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
@@ -49,10 +50,15 @@ def _log_failure(future: Future[Any]) -> None:
 
 
 class BatchWriter:
-    def __init__(self, database: Database, *, hooks: BatchHooks, max_batch: int = 512) -> None:
+    def __init__(
+        self, database: Database, *, hooks: BatchHooks, max_batch: int = 512, linger_seconds: float = 0.01
+    ) -> None:
         self._db = database
         self._hooks = hooks
         self._max_batch = max_batch
+        # A batch of queued records only (nobody waiting on them) waits this long for company, so a
+        # busy gateway writes its audit entries tens at a time instead of one commit each.
+        self._linger = linger_seconds
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -65,7 +71,7 @@ class BatchWriter:
             raise RuntimeError("a unit of work may not wait for another one")
         self._ensure_started()
         future: Future[T] = Future()
-        self._queue.put((unit, future))
+        self._queue.put((unit, future, True))
         return future.result()
 
     def submit(self, unit: Callable[[Session], Any]) -> Future[Any]:
@@ -74,7 +80,7 @@ class BatchWriter:
         self._ensure_started()
         future: Future[Any] = Future()
         future.add_done_callback(_log_failure)
-        self._queue.put((unit, future))
+        self._queue.put((unit, future, False))
         return future
 
     def stop(self) -> None:
@@ -99,25 +105,41 @@ class BatchWriter:
                 return
             batch = [first]
             stop = False
+            waited_on = first[2]
+            deadline = time.monotonic() + self._linger
             while len(batch) < self._max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    # Someone waits: take what is queued now. Nobody waits: linger a little for more.
+                    left = 0.0 if waited_on else deadline - time.monotonic()
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stop = True
                     break
                 batch.append(item)
+                waited_on = waited_on or item[2]
             self._run_batch(batch)
             if stop:
                 return
 
-    def _run_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+    def _run_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]) -> None:
         outcomes: list[tuple[Future[Any], bool, Any]] = []
         try:
             with self._db.writer() as session, session.begin():
                 self._hooks.begin(session)
-                for unit, future in batch:
+                # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
+                # each: their entries are inserted together, one statement for the lot.
+                for unit, future, waiting in batch:
+                    if not waiting:
+                        try:
+                            outcomes.append((future, True, unit(session)))
+                        except Exception as exc:  # nothing of it was inserted yet: it alone fails
+                            outcomes.append((future, False, exc))
+                self._hooks.flush(session)
+                for unit, future, waiting in batch:
+                    if not waiting:
+                        continue
                     mark = self._hooks.mark()
                     savepoint = session.begin_nested()
                     try:
@@ -132,7 +154,7 @@ class BatchWriter:
         except BaseException as exc:  # the commit itself failed: no unit of this batch happened
             self._hooks.abort()
             log.warning("batch of %d failed to commit: %s", len(batch), exc)
-            for _unit, future in batch:
+            for _unit, future, _waiting in batch:
                 future.set_exception(exc)
             return
         self.batches += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import langcodes
@@ -47,6 +48,7 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1)
 
 
+@functools.lru_cache(maxsize=256)
 def language_instruction(tag: str) -> str | None:
     if tag == "auto":
         return None
