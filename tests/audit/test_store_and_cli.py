@@ -122,3 +122,20 @@ def test_cli_verify_exit_codes(cli_env: CliRunner, log: Ops, settings: Settings,
     result = cli_env.invoke(cli, ["audit", "verify"])
     assert result.exit_code == 2
     assert "missing" in result.output
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgres_service_role_may_only_insert_and_select_the_audit_log(log: Ops) -> None:
+    with log.database.engine.connect() as conn:
+        conn.execute(text("SET ROLE trainer_ops_service"))
+        assert conn.execute(text("SELECT count(*) FROM audit_entries")).scalar() > 0
+        for statement in (
+            "UPDATE audit_entries SET action = 'predict'",
+            "DELETE FROM audit_entries",
+            "ALTER TABLE audit_entries DISABLE TRIGGER USER",
+            "TRUNCATE audit_checkpoints",
+        ):
+            with pytest.raises(DBAPIError, match="permission denied|must be owner"):
+                conn.execute(text(statement))
+            conn.rollback()
+            conn.execute(text("SET ROLE trainer_ops_service"))
