@@ -135,7 +135,7 @@ def test_postgres_service_role_may_only_insert_and_select_the_audit_log(log: Ops
             "ALTER TABLE audit_entries DISABLE TRIGGER USER",
             "TRUNCATE audit_checkpoints",
         ):
-            with pytest.raises(DBAPIError, match="permission denied|must be owner"):
+            with pytest.raises(DBAPIError, match=r"permission denied|must be owner"):
                 conn.execute(text(statement))
             conn.rollback()
             conn.execute(text("SET ROLE trainer_ops_service"))
