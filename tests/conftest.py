@@ -33,11 +33,36 @@ def pg_available() -> bool:
         return False
 
 
-def _create_pg_database() -> str:
+def _create_pg_database(template: str | None = None) -> str:
     name = f"trainer_ops_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return name
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One migrated database per test session; each test's database is a copy of it (much faster
+    than migrating every time). Migrations themselves are tested from empty in test_migrations."""
+    from sqlalchemy import create_engine
+
+    from trainer_ops.db import migrate
+
+    if os.environ.get("TRAINER_OPS_SKIP_PG") == "1":
+        yield ""
+        return
+    name = _create_pg_database()
+    engine = create_engine(Settings(database_url=_pg_url(name)).resolved_database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    yield name
+    _drop_pg_database(name)
 
 
 def _drop_pg_database(name: str) -> None:
@@ -47,15 +72,16 @@ def _drop_pg_database(name: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty store: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    """A fresh store of its own: a SQLite file, or a new PostgreSQL database (a copy of the migrated
+    template) dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     if os.environ.get("TRAINER_OPS_SKIP_PG") == "1":
         pytest.skip("TRAINER_OPS_SKIP_PG=1")
-    name = _create_pg_database()
+    name = _create_pg_database(template=request.getfixturevalue("pg_template"))
     try:
-        yield PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+        yield _pg_url(name)
     finally:
         _drop_pg_database(name)
 

@@ -41,6 +41,7 @@ from trainer_ops.health import routes as health_routes
 from trainer_ops.health.service import HealthService
 from trainer_ops.http import problems
 from trainer_ops.http.context import Edge
+from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.middleware import EdgeMiddleware
 from trainer_ops.infra.clock import Clock, SystemClock
 from trainer_ops.infra.limiter import CallLimiter
@@ -391,6 +392,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         sync_routes,
     ):
         app.include_router(module.router)
+    app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

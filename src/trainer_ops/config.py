@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     session_idle_seconds: float = 900.0
     # Audit prompt text with each gateway call (off: metadata only).
     audit_prompts: bool = False
+
+    # Step 1 compatibility: "bare" (Step 10's bodies) or "step1" (the Foundation envelope) by default;
+    # a request chooses for itself with the header `X-Envelope: step1`.
+    envelope: Literal["bare", "step1"] = "bare"
 
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576

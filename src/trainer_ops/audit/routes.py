@@ -72,6 +72,12 @@ async def query_audit(
     """The audit log, newest first. Each entry has Step 1's fields (actor, action, targetId, scope,
     timestamp, details) and ours (seq, before, after, outcome, requestId, prevHash, hash)."""
     await authorize(request, who, "audit.read")
+    if userId is not None and (len(userId) > 128 or not userId.isprintable()):
+        raise Invalid(
+            "audit.bad_user",
+            "userId must be printable text of at most 128 characters",
+            errors=[{"field": "userId", "message": "printable, at most 128 characters"}],
+        )
     query = AuditQuery(
         user_id=userId or None,
         # A comma list, or the spec's own notation (predict|publish).

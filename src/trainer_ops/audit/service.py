@@ -186,7 +186,7 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s:"):
+        if not raw.startswith("s:") or not raw[2:].isascii() or not raw[2:].isdigit() or len(raw) > 20:
             raise ValueError(raw)
         return int(raw[2:])
     except (ValueError, binascii.Error, UnicodeDecodeError):

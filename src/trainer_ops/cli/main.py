@@ -78,7 +78,10 @@ def serve(
 def init() -> None:
     """Create or migrate the store and the admin token, without serving."""
     ops = build_ops(Settings())
-    token = ops.prepare()
+    try:
+        token = ops.prepare()
+    finally:
+        ops.close()
     if token:
         out.print(f"admin token (printed once, also in {ops.settings.home / 'admin-token'}):\n  {token}")
     else:
@@ -89,7 +92,10 @@ def init() -> None:
 def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     ops = build_ops(Settings())
-    migrate.upgrade(ops.database.engine, revision)
+    try:
+        migrate.upgrade(ops.database.engine, revision)
+    finally:
+        ops.close()
     out.print(f"store upgraded to {revision}")
 
 
@@ -97,7 +103,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] 
 def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision, e.g. base")]) -> None:
     """Undo the migrations down to REVISION."""
     ops = build_ops(Settings())
-    migrate.downgrade(ops.database.engine, revision)
+    try:
+        migrate.downgrade(ops.database.engine, revision)
+    finally:
+        ops.close()
     out.print(f"store downgraded to {revision}")
 
 

@@ -18,6 +18,7 @@ from trainer_ops.http.guard import authorize, principal, scoped_region
 from trainer_ops.http.responses import (
     JSON,
     history_response,
+    not_modified,
     parse_version_cursor,
     versioned_json,
 )
@@ -53,7 +54,7 @@ async def get_features(
     await authorize(request, who, "features.read", region=region)
     body, version = _service(request).values_body(region)
     etag = make_etag(version)
-    if request.headers.get("if-none-match") == etag:
+    if not_modified(request, version):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
 

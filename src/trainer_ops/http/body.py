@@ -78,11 +78,25 @@ def drop_null(*fields: str) -> Any:
     return edit
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace `#/$defs/X` references by the definitions themselves: an inlined schema in an OpenAPI
+    document resolves references from the document root, where these $defs do not exist."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
 def body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """openapi_extra documenting a body that the route reads itself (so errors are ours, not FastAPI's)."""
+    schema = model.model_json_schema()
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
         }
     }

@@ -61,6 +61,19 @@ def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
     return [{"field": _loc_to_field(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (GET and PATCH often live in separate routes)."""
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match is Match.FULL:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     async def on_ops_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TrainerOpsError)
@@ -78,7 +91,7 @@ def install(app: FastAPI) -> None:
             error = MethodNotAllowed(
                 "http.method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
             )
-            error.headers = dict(exc.headers or {})
+            error.headers = {"Allow": _allowed_methods(request) or dict(exc.headers or {}).get("Allow", "")}
         else:
             error = TrainerOpsError("http.error", str(exc.detail))
             error.status = exc.status_code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -18,10 +19,21 @@ def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | Non
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
+def not_modified(request: Request, version: int) -> bool:
+    """If-None-Match names this version (weak comparison, a list, or `*`): answer 304."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
+    return str(version) in tags
+
+
 def document_response(request: Request, doc: VersionedDocument, *, status: int = 200) -> Response:
     """The pre-serialised document; 304 when the caller's If-None-Match already names this version."""
     headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == doc.etag:
+    if not_modified(request, doc.version):
         return Response(status_code=304, headers=headers)
     return Response(doc.body, status_code=status, media_type=JSON, headers=headers)
 
@@ -35,7 +47,7 @@ def versioned_json(data: Any, version: int, *, status: int = 200) -> Response:
 def parse_version_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", cursor):  # versions are 32-bit integers
         raise Invalid(
             "history.bad_cursor",
             "cursor must be the nextCursor of a previous page",
