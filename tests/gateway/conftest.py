@@ -47,8 +47,20 @@ def admin(server) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
         yield client
 
 
+_OPEN: list[openai.OpenAI] = []
+
+
 def ai(server, token: str | None = None) -> openai.OpenAI:  # type: ignore[no-untyped-def]
-    """The official openai client, unchanged, pointed at the gateway."""
-    return openai.OpenAI(
+    """The official openai client, unchanged, pointed at the gateway (closed after the test)."""
+    client = openai.OpenAI(
         api_key=token or server.settings.bootstrap_admin_token, base_url=f"{server.url}/v1", max_retries=0
     )
+    _OPEN.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()

@@ -13,6 +13,8 @@ import redis
 from conftest import LiveServer
 from trainer_ops.config import Settings
 
+from .conftest import _OPEN
+
 USER = [{"role": "user", "content": "hi"}]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -49,6 +51,8 @@ def test_rate_limit_is_exact_across_two_replicas(replicas, token_for) -> None:
         __import__("time").sleep(0.05)
     token = token_for("service", user=f"engine-{uuid.uuid4().hex[:6]}")
     clients = [openai.OpenAI(api_key=token, base_url=f"{s.url}/v1", max_retries=0) for s in (first, second)]
+    for client in clients:
+        _OPEN.append(client)
     allowed = refused = 0
     for i in range(10):
         try:
