@@ -311,6 +311,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         ),
     )
     ops.authenticator.set_lookup(ops.lookup_token)
+    refresher.also.append(engine_service.sync_from_store)
     return ops
 
 

@@ -164,3 +164,10 @@ def test_gateway_refuses_unauthenticated_and_bad_bodies(server) -> None:
     )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_stream_whose_upstream_fails_at_once_is_a_502_problem(server, upstream: FakeUpstream) -> None:
+    upstream.mode = "error"
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(ai(server).chat.completions.create(model="x", messages=USER, stream=True))
+    assert caught.value.status_code == 502

@@ -43,7 +43,7 @@ def verify(
     settings = Settings()
     missing = _missing_keys(settings)
     if missing:
-        _report(Verdict(UNVERIFIABLE, reason="cannot verify: missing " + " and ".join(missing)), as_json)
+        _report(Verdict(UNVERIFIABLE, reason="missing " + " and ".join(missing)), as_json)
         raise typer.Exit(2)
     notes = []
     for path in checkpoint or []:

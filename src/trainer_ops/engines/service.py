@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.service import actor_of
@@ -280,6 +281,43 @@ class EngineService:
         with self._db.read() as session:
             return self._resolve(session, engine, INITIAL)
 
+    def sync_from_store(self) -> list[str]:
+        """Follow reloads made by other replicas: load any engine whose stored activation is newer than
+        what this process runs (called by the refresher's poll). Returns the engines it changed."""
+        with self._db.read() as session:
+            latest = self._store.latest_versions(session)
+        changed = []
+        for engine, version in latest.items():
+            if engine not in self.registry.names():
+                continue
+            slot = self.registry.slot(engine)
+            if slot.active is not None and slot.active.version >= version:
+                continue
+            if not slot.lock.acquire(blocking=False):
+                continue  # a reload here is under way; the next poll looks again
+            try:
+                with self._db.read() as session:
+                    row = self._store.latest_activation(session, engine)
+                    stored = self._resolve(session, engine, row.target_id) if row else None
+                if row is None or stored is None:
+                    continue
+                command = Command(
+                    engine,
+                    stored.target_id,
+                    stored.digest,
+                    row.version,
+                    stored.ruleset or {},
+                    self.registry.next_epoch(),
+                )
+                for instance in slot.instances():
+                    instance.restore(command)
+                slot.active, slot.applied_at = command, self._clock.now()
+                self.registry.notify(engine)
+                changed.append(engine)
+            finally:
+                slot.lock.release()
+        return changed
+
     # reload -------------------------------------------------------------------------------------------
     def hot_reload(
         self, *, principal: Principal, engine: str, target_id: str, request_id: str
@@ -451,9 +489,14 @@ class EngineService:
 
         try:
             self._writer.run(unit)
-        except Exception:
+        except Exception as exc:
             # Not recorded, so not applied: put every instance back where the store says it is.
             self._coordinator.apply({e: self._restore_command(p, c) for e, (c, p) in plan.items() if p})
+            if isinstance(exc, IntegrityError):
+                raise Conflict(
+                    "engines.concurrent_reload",
+                    "another replica changed this engine at the same time; nothing changed here, retry",
+                ) from None
             raise
 
     def _restore_command(self, previous: str, failed: Command) -> Command:

@@ -42,6 +42,12 @@ class RulesetStore:
             .limit(1)
         ).scalar_one_or_none()
 
+    def latest_versions(self, session: Session) -> dict[str, int]:
+        rows = session.execute(
+            select(ActivationRow.engine, func.max(ActivationRow.version)).group_by(ActivationRow.engine)
+        ).all()
+        return {engine: int(version) for engine, version in rows}
+
     def add_activation(self, session: Session, row: ActivationRow) -> None:
         session.add(row)
         session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 import secrets
 import time
 
@@ -49,10 +50,17 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
     )
     headers = {"X-Trainer-Config-Version": context.version_header}
     if body.stream:
+        chunks = service.stream(context)
+        # The first chunk before the 200: an upstream that fails at once still gets a 502/504 problem.
+        first = await anext(chunks)
+
+        async def relay() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
         return StreamingResponse(
-            service.stream(context),
-            media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache"},
+            relay(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"}
         )
     return json_response(await service.complete(context), headers=headers)
 

@@ -97,7 +97,9 @@ class GatewayService:
                     "gateway.disabled", "AI calls are switched off in the model config (enabled: false)"
                 ),
             )
-        if feature is not None and not self._feature_on(feature, principal.region):
+        if feature is not None and not _feature_on(
+            snapshot.get("features").document, feature, principal.region
+        ):
             where = f" for region {principal.region}" if principal.region else ""
             raise self._refused(
                 context,
@@ -127,14 +129,6 @@ class GatewayService:
             )
         payload = prepare(request, config=config, tones=self._tones)
         return CallContext(principal, payload, versions, feature, session, request_id, context.started)
-
-    def _feature_on(self, feature: str, region: str | None) -> bool:
-        document = self._features.current().document
-        if feature not in document["features"]:
-            return False
-        return bool(
-            document["overrides"].get(region or "", {}).get(feature, document["features"][feature]["enabled"])
-        )
 
     def _refused(self, context: CallContext, error: Exception) -> Exception:
         self.record(context, outcome=f"refused:{getattr(error, 'code', 'error')}")
@@ -202,3 +196,11 @@ class GatewayService:
         await self._provider.aclose()
         await self.sessions.aclose()
         await self._limiter.aclose()
+
+
+def _feature_on(document: dict[str, Any], feature: str, region: str | None) -> bool:
+    """The feature's value for `region` in this features document (unknown features are off)."""
+    spec = document["features"].get(feature)
+    if spec is None:
+        return False
+    return bool(document["overrides"].get(region or "", {}).get(feature, spec["enabled"]))

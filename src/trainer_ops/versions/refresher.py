@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from trainer_ops.db.engine import Database
 from trainer_ops.versions.service import DocumentService
@@ -21,6 +22,8 @@ class SnapshotRefresher:
         self._documents = documents
         self._holder = holder
         self._kinds = kinds
+        # Other state kept in step by the same poll (engine activations made by other replicas).
+        self.also: list[Callable[[], object]] = []
         self.last_ok: float | None = None
         self.last_error: str | None = None
 
@@ -47,6 +50,11 @@ class SnapshotRefresher:
         self.last_error = None
         for doc in docs:
             self._holder.publish(doc)
+        for follow in self.also:
+            try:
+                follow()
+            except Exception as exc:  # one part failing must not stop the others; it is retried
+                log.warning("refresh of %s failed: %s", getattr(follow, "__qualname__", follow), exc)
         return bool(docs)
 
     def probe(self) -> bool:
