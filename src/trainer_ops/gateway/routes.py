@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 import secrets
 import time
+from collections.abc import AsyncIterator
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request
