@@ -171,3 +171,18 @@ def test_a_stream_whose_upstream_fails_at_once_is_a_502_problem(server, upstream
     with pytest.raises(openai.APIStatusError) as caught:
         list(ai(server).chat.completions.create(model="x", messages=USER, stream=True))
     assert caught.value.status_code == 502
+
+
+def test_a_session_belongs_to_the_user_who_opened_it(server, token_for) -> None:
+    alice, bob = token_for("service", user="alice"), token_for("service", user="bob")
+    opened = httpx.post(f"{server.url}/v1/sessions", headers={"Authorization": f"Bearer {alice}"})
+    session = opened.json()["id"]
+    with pytest.raises(openai.NotFoundError):
+        ai(server, bob).chat.completions.create(
+            model="x", messages=USER, extra_headers={"X-Trainer-Session": session}
+        )
+    closed = httpx.delete(f"{server.url}/v1/sessions/{session}", headers={"Authorization": f"Bearer {bob}"})
+    assert closed.status_code == 404
+    ai(server, alice).chat.completions.create(
+        model="x", messages=USER, extra_headers={"X-Trainer-Session": session}
+    )

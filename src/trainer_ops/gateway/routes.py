@@ -73,7 +73,7 @@ async def open_session(request: Request, who: Principal = Depends(principal)) ->
     service = _service(request)
     limit = int(request.app.state.ops.holder.current.get("limits").document["maxConcurrentSessions"])
     idle = request.app.state.ops.settings.session_idle_seconds
-    session_id = await service.sessions.open(limit=limit, idle_seconds=idle)
+    session_id = await service.sessions.open(owner=who.user_id, limit=limit, idle_seconds=idle)
     if session_id is None:
         raise TooManyRequests(
             "gateway.sessions_full",
@@ -99,7 +99,7 @@ async def close_session(
 ) -> Response:
     """Close a training session (its place is free at once)."""
     await authorize(request, who, "gateway.call")
-    if not await _service(request).sessions.close(sessionId):
+    if not await _service(request).sessions.close(sessionId, owner=who.user_id):
         raise NotFound("gateway.session_unknown", f"session {sessionId!r} is unknown or expired")
     return Response(status_code=204)
 

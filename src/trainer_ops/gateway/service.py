@@ -107,7 +107,9 @@ class GatewayService:
                     "gateway.feature_off", f"feature {feature!r} is off{where}", extra={"feature": feature}
                 ),
             )
-        if session is not None and not await self.sessions.touch(session, idle_seconds=self._idle):
+        if session is not None and not await self.sessions.touch(
+            session, owner=principal.user_id, idle_seconds=self._idle
+        ):
             raise self._refused(
                 context,
                 NotFound(

@@ -6,6 +6,8 @@ replica sees the same count and two replicas cannot both take the last place).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -15,23 +17,35 @@ import redis.asyncio as aioredis
 
 
 class SessionLeases(Protocol):
-    async def open(self, *, limit: int, idle_seconds: float) -> str | None:
-        """A new session id, or None when `limit` sessions are open."""
+    async def open(self, *, owner: str, limit: int, idle_seconds: float) -> str | None:
+        """A new session of `owner`, or None when `limit` sessions are open."""
         ...
 
-    async def touch(self, session_id: str, *, idle_seconds: float) -> bool:
-        """Extend a live session; False when it is unknown or expired."""
+    async def touch(self, session_id: str, *, owner: str, idle_seconds: float) -> bool:
+        """Extend `owner`'s live session; False when it is unknown, expired or someone else's."""
         ...
 
-    async def close(self, session_id: str) -> bool: ...
+    async def close(self, session_id: str, *, owner: str) -> bool: ...
 
     async def count(self) -> int: ...
 
     async def aclose(self) -> None: ...
 
 
-def new_session_id() -> str:
-    return "sess_" + secrets.token_urlsafe(16)
+def new_session_id(owner: str) -> str:
+    """The id carries a fingerprint of its owner, so a lease can be checked against its caller
+    without a second lookup (and one user cannot use or close another's session)."""
+    token = secrets.token_urlsafe(16)
+    return f"sess_{token}.{_fingerprint(token, owner)}"
+
+
+def _fingerprint(token: str, owner: str) -> str:
+    return hashlib.sha256(f"{token}\x00{owner}".encode()).hexdigest()[:16]
+
+
+def owned_by(session_id: str, owner: str) -> bool:
+    token, _, mark = session_id.removeprefix("sess_").partition(".")
+    return bool(mark) and hmac.compare_digest(mark, _fingerprint(token, owner))
 
 
 class MemorySessionLeases:
@@ -43,17 +57,19 @@ class MemorySessionLeases:
         for sid in [s for s, at in self._expiry.items() if at <= now]:
             del self._expiry[sid]
 
-    async def open(self, *, limit: int, idle_seconds: float) -> str | None:
+    async def open(self, *, owner: str, limit: int, idle_seconds: float) -> str | None:
         now = time.monotonic()
         with self._lock:
             self._sweep(now)
             if len(self._expiry) >= limit:
                 return None
-            sid = new_session_id()
+            sid = new_session_id(owner)
             self._expiry[sid] = now + idle_seconds
             return sid
 
-    async def touch(self, session_id: str, *, idle_seconds: float) -> bool:
+    async def touch(self, session_id: str, *, owner: str, idle_seconds: float) -> bool:
+        if not owned_by(session_id, owner):
+            return False
         now = time.monotonic()
         with self._lock:
             at = self._expiry.get(session_id)
@@ -63,7 +79,9 @@ class MemorySessionLeases:
             self._expiry[session_id] = now + idle_seconds
             return True
 
-    async def close(self, session_id: str) -> bool:
+    async def close(self, session_id: str, *, owner: str) -> bool:
+        if not owned_by(session_id, owner):
+            return False
         with self._lock:
             return self._expiry.pop(session_id, None) is not None
 
@@ -98,17 +116,21 @@ class RedisSessionLeases:
         self._open = self._redis.register_script(_OPEN)
         self._touch = self._redis.register_script(_TOUCH)
 
-    async def open(self, *, limit: int, idle_seconds: float) -> str | None:
+    async def open(self, *, owner: str, limit: int, idle_seconds: float) -> str | None:
         now = time.time()
-        sid = new_session_id()
+        sid = new_session_id(owner)
         ok = await self._open(keys=[self._key], args=[now, limit, now + idle_seconds, sid])
         return sid if ok else None
 
-    async def touch(self, session_id: str, *, idle_seconds: float) -> bool:
+    async def touch(self, session_id: str, *, owner: str, idle_seconds: float) -> bool:
+        if not owned_by(session_id, owner):
+            return False
         now = time.time()
         return bool(await self._touch(keys=[self._key], args=[now, session_id, now + idle_seconds]))
 
-    async def close(self, session_id: str) -> bool:
+    async def close(self, session_id: str, *, owner: str) -> bool:
+        if not owned_by(session_id, owner):
+            return False
         return bool(await self._redis.zrem(self._key, session_id))
 
     async def count(self) -> int:
