@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -65,8 +66,13 @@ def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (GET and PATCH often live in separate routes)."""
     from starlette.routing import Match, Route
 
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # FastAPI wraps included routers
+            yield from walk(inner.routes) if inner is not None else (route,)
+
     methods: set[str] = set()
-    for route in request.app.routes:
+    for route in walk(request.app.routes):
         if isinstance(route, Route) and route.methods:
             match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
             if match is Match.FULL:

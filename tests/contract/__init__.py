@@ -1,0 +1,1 @@
+"""Contract tests: the spec's examples, the scope matrix and the OpenAPI document, through the app."""

@@ -1,0 +1,1 @@
+"""Integration tests: the app on a real store (SQLite and PostgreSQL), through HTTP and the CLI."""

@@ -1,0 +1,1 @@
+"""Unit tests: pure code only, mirroring src/trainer_ops; fakes, no I/O."""
