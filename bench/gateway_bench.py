@@ -38,7 +38,8 @@ console = Console()
 MOCK = textwrap.dedent("""
     import orjson
     REPLY = orjson.dumps({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                     "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}})
     async def app(scope, receive, send):
         if scope["type"] != "http":
