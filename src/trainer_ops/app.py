@@ -42,6 +42,7 @@ from trainer_ops.health.service import HealthService
 from trainer_ops.http import problems
 from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
+from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
 from trainer_ops.infra.clock import Clock, SystemClock
 from trainer_ops.infra.limiter import CallLimiter
@@ -157,6 +158,20 @@ class Ops:
                 self.checkpoints.make()
         except Exception as exc:  # a failed checkpoint is logged and retried; it must not stop the loop
             log.warning("audit checkpoint failed: %s", exc)
+
+    def fast_routes(self) -> list[FastRoute]:
+        def document(kind: str) -> Callable[[], tuple[bytes, int]]:
+            def body() -> tuple[bytes, int]:
+                doc = self.holder.current.get(kind)
+                return doc.body, doc.version
+
+            return body
+
+        return [
+            FastRoute("/operator/ops/features", "features.read", lambda: self.features.values_body(None)),
+            FastRoute("/operator/ops/model-config", "model_config.read", document(MODEL_CONFIG)),
+            FastRoute("/operator/ops/limits", "limits.read", document(LIMITS)),
+        ]
 
     def body_limit(self, method: str, path: str) -> int:
         """Bytes a request body may have: ruleset uploads follow `fileUploadLimitMb`, the rest is JSON."""
@@ -393,6 +408,9 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         sync_routes,
     ):
         app.include_router(module.router)
+    app.add_middleware(
+        FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
+    )
     app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -1,0 +1,74 @@
+"""The hot reads (features, model config, limits) answered straight from the snapshot.
+
+FastAPI's routing and dependency injection cost more than the read itself (a dictionary lookup and
+pre-serialised bytes). For the plain case (GET, no query, a caller already in the token cache whom the
+policy gives the full view) this middleware answers at once; anything else (a region's view, a
+conditional request, an unknown token, a denial) goes on to the routes, which define the behaviour.
+Both answer the same bytes and headers; tests/contract checks that they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from trainer_ops.access.service import Authenticator
+from trainer_ops.access.types import Policy
+from trainer_ops.versions.snapshot import make_etag
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    path: str
+    operation: str
+    body: Callable[[], tuple[bytes, int]]  # the serialised answer and its version
+
+
+class FastReadsMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: list[FastRoute],
+        authenticator: Authenticator,
+        policy: Callable[[], Policy],
+    ) -> None:
+        self.app = app
+        self._routes = {route.path: route for route in routes}
+        self._auth = authenticator
+        self._policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "GET" or scope["query_string"]:
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name in (b"if-none-match", b"x-envelope"):
+                await self.app(scope, receive, send)
+                return
+        who = self._auth.from_cache(authorization)
+        decision = self._policy().decide(who, route.operation) if who is not None else None
+        if decision is None or not decision.allowed or decision.view != "full":
+            await self.app(scope, receive, send)
+            return
+        body, version = route.body()
+        scope["route"] = route  # the metrics label: the route's path, as for any routed request
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"etag", make_etag(version).encode()),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
