@@ -27,6 +27,7 @@ class AuditEntryRow(Base):
 
     __table_args__ = (
         Index("ix_audit_user_seq", "user_id", "seq"),
+        Index("ix_audit_user_action_seq", "user_id", "action", "seq"),
         Index("ix_audit_action_seq", "action", "seq"),
         Index("ix_audit_ts", "ts_ms", "seq"),
     )

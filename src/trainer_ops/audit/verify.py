@@ -74,7 +74,7 @@ def check_entries(
     """Advance `state` over `rows` (audit store ENTRY_COLUMNS, in seq order). Returns (seq, reason) of
     the first bad entry, or None. `checkpoints` by size are compared as their size is reached."""
     sha256 = hashlib.sha256
-    hmac_new = hmac.new
+    hmac_digest = hmac.digest
     frontier = state.frontier
     prev = state.chain
     prev_bytes = bytes.fromhex(prev)
@@ -93,7 +93,7 @@ def check_entries(
             return seq, "prevHash does not match the previous entry's hash"
         if sha256(prev_bytes + raw).hexdigest() != digest:
             return seq, "hash does not match the entry's content"
-        if hmac_new(mac_key, f"{seq}:{digest}".encode(), "sha256").hexdigest() != mac:
+        if hmac_digest(mac_key, f"{seq}:{digest}".encode(), "sha256").hex() != mac:
             return seq, "MAC does not verify: entry forged or re-chained without the key"
         leaf_bytes = sha256(b"\x00" + raw).digest()
         if leaf_bytes.hex() != leaf:

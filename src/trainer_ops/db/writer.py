@@ -83,6 +83,58 @@ class BatchWriter:
         self._queue.put((unit, future, False))
         return future
 
+    def _optimistic(
+        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]
+    ) -> list[tuple[Future[Any], bool, Any]] | None:
+        """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
+        None (and nothing written) when any unit raised; the caller then isolates the units."""
+        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        with self._db.writer() as session:
+            transaction = session.begin()
+            try:
+                self._hooks.begin(session)
+                for unit, future, _waiting in batch:
+                    outcomes.append((future, True, unit(session)))
+                self._hooks.flush(session)
+            except Exception:
+                transaction.rollback()
+                self._hooks.abort()
+                return None
+            transaction.commit()
+        return outcomes
+
+    def _isolated(
+        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]
+    ) -> list[tuple[Future[Any], bool, Any]]:
+        """Each waiting unit in a savepoint, so a failing unit is rolled back alone."""
+        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        with self._db.writer() as session, session.begin():
+            self._hooks.begin(session)
+            # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
+            # each: their entries are inserted together, one statement for the lot.
+            for unit, future, waiting in batch:
+                if not waiting:
+                    try:
+                        outcomes.append((future, True, unit(session)))
+                    except Exception as exc:  # nothing of it was inserted yet: it alone fails
+                        outcomes.append((future, False, exc))
+            self._hooks.flush(session)
+            for unit, future, waiting in batch:
+                if not waiting:
+                    continue
+                mark = self._hooks.mark()
+                savepoint = session.begin_nested()
+                try:
+                    result = unit(session)
+                    self._hooks.flush(session)
+                    savepoint.commit()
+                    outcomes.append((future, True, result))
+                except BaseException as exc:  # the unit's own failure goes back to its caller
+                    savepoint.rollback()
+                    self._hooks.reset(mark)
+                    outcomes.append((future, False, exc))
+        return outcomes
+
     def stop(self) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
@@ -124,33 +176,10 @@ class BatchWriter:
                 return
 
     def _run_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]) -> None:
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
         try:
-            with self._db.writer() as session, session.begin():
-                self._hooks.begin(session)
-                # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
-                # each: their entries are inserted together, one statement for the lot.
-                for unit, future, waiting in batch:
-                    if not waiting:
-                        try:
-                            outcomes.append((future, True, unit(session)))
-                        except Exception as exc:  # nothing of it was inserted yet: it alone fails
-                            outcomes.append((future, False, exc))
-                self._hooks.flush(session)
-                for unit, future, waiting in batch:
-                    if not waiting:
-                        continue
-                    mark = self._hooks.mark()
-                    savepoint = session.begin_nested()
-                    try:
-                        result = unit(session)
-                        self._hooks.flush(session)
-                        savepoint.commit()
-                        outcomes.append((future, True, result))
-                    except BaseException as exc:  # the unit's own failure goes back to its caller
-                        savepoint.rollback()
-                        self._hooks.reset(mark)
-                        outcomes.append((future, False, exc))
+            outcomes = self._optimistic(batch)
+            if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint
+                outcomes = self._isolated(batch)
         except BaseException as exc:  # the commit itself failed: no unit of this batch happened
             self._hooks.abort()
             log.warning("batch of %d failed to commit: %s", len(batch), exc)

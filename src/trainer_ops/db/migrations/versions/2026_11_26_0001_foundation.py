@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("mac", sa.String(64), nullable=False),
     )
     op.create_index("ix_audit_user_seq", "audit_entries", ["user_id", "seq"])
+    op.create_index("ix_audit_user_action_seq", "audit_entries", ["user_id", "action", "seq"])
     op.create_index("ix_audit_action_seq", "audit_entries", ["action", "seq"])
     op.create_index("ix_audit_ts", "audit_entries", ["ts_ms", "seq"])
     op.create_table(
@@ -86,6 +87,7 @@ def downgrade() -> None:
     op.drop_table("audit_checkpoints")
     op.drop_index("ix_audit_ts", "audit_entries")
     op.drop_index("ix_audit_action_seq", "audit_entries")
+    op.drop_index("ix_audit_user_action_seq", "audit_entries")
     op.drop_index("ix_audit_user_seq", "audit_entries")
     op.drop_table("audit_entries")
     op.drop_table("api_tokens")
