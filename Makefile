@@ -38,6 +38,9 @@ check: lint types layers test ## Everything CI should pass: lint, types, layerin
 
 bench: $(STAMP) ## Run the benchmarks (prints figures; not tests)
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/reload_bench.py
+	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/audit_bench.py --entries 200000
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
