@@ -3,9 +3,10 @@ built-in offline provider (the embedded default: answers with no network)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 import httpx
@@ -127,9 +128,11 @@ class OpenAICompatibleProvider:
             )
         return self._lazy
 
-    async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _mapped_errors(self) -> Iterator[None]:
+        """httpx failures as problems: a timeout is 504 (and counted), anything else 502."""
         try:
-            response = await self._client.post("/chat/completions", json=payload)
+            yield
         except httpx.TimeoutException:
             self._on_timeout()
             raise UpstreamTimeout(
@@ -139,37 +142,33 @@ class OpenAICompatibleProvider:
             raise UpstreamError(
                 "gateway.upstream_unreachable", f"the model server is unreachable: {exc}"
             ) from None
+
+    @staticmethod
+    def _refused(status: int, text: str) -> UpstreamError:
+        return UpstreamError(
+            "gateway.upstream_error",
+            f"the model server answered {status}: {text[:300]}",
+            extra={"upstreamStatus": status},
+        )
+
+    async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._mapped_errors():
+            response = await self._client.post("/chat/completions", json=payload)
         if response.status_code >= 400:
-            raise UpstreamError(
-                "gateway.upstream_error",
-                f"the model server answered {response.status_code}: {response.text[:300]}",
-                extra={"upstreamStatus": response.status_code},
-            )
+            raise self._refused(response.status_code, response.text)
         result: dict[str, Any] = response.json()
         return result
 
     async def stream(self, payload: dict[str, Any]) -> AsyncIterator[bytes]:
-        try:
+        with self._mapped_errors():
             async with self._client.stream("POST", "/chat/completions", json=payload) as response:
                 if response.status_code >= 400:
-                    body = (await response.aread()).decode(errors="replace")[:300]
-                    raise UpstreamError(
-                        "gateway.upstream_error",
-                        f"the model server answered {response.status_code}: {body}",
-                        extra={"upstreamStatus": response.status_code},
+                    raise self._refused(
+                        response.status_code, (await response.aread()).decode(errors="replace")
                     )
                 async for line in response.aiter_lines():
                     if line:
                         yield line.encode() + b"\n\n"
-        except httpx.TimeoutException:
-            self._on_timeout()
-            raise UpstreamTimeout(
-                "gateway.upstream_timeout", "the model server did not answer in time"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise UpstreamError(
-                "gateway.upstream_unreachable", f"the model server is unreachable: {exc}"
-            ) from None
 
     async def aclose(self) -> None:
         if self._lazy is not None:
