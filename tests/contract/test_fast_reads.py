@@ -29,6 +29,9 @@ def test_fast_path_and_routes_answer_the_same(settings: Settings) -> None:
                 for header in ("content-type", "etag", "cache-control"):
                     assert fast.headers[header] == routed.headers[header], (path, header)
                 assert "x-request-id" in fast.headers
+                polled = client.get(path, headers={"If-None-Match": fast.headers["etag"]})
+                assert polled.status_code == 304
+                assert polled.headers["etag"] == fast.headers["etag"]
             metrics = client.get("/metrics").text
             assert 'route="/operator/ops/features"' in metrics
     finally:

@@ -69,6 +69,7 @@ def serve(
         port=port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
         loop="uvloop",
         http="httptools",
     )

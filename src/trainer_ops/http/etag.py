@@ -39,3 +39,12 @@ def parse_if_match(value: str | None) -> frozenset[int] | None:
                 raise BadRequest("http.bad_if_match", f"If-Match {value!r} is not a list of ETags")
             position += 1
     return frozenset(versions)
+
+
+def none_match(header: str | None, version: int) -> bool:
+    """If-None-Match names this version (weak comparison, a list, or `*`): the answer is 304."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return str(version) in {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}

@@ -5,6 +5,7 @@ One pass per request: a request id, the body size limit, and the latency measure
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -19,6 +20,8 @@ from trainer_ops.http.problems import PROBLEM_JSON, problem_body
 from trainer_ops.infra.metrics import RequestMetrics
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
+_PREFIX = os.urandom(4).hex() + "-"
+_COUNTER = itertools.count(1)
 
 
 class EdgeMiddleware:
@@ -43,7 +46,8 @@ class EdgeMiddleware:
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
         if not request_id:
-            request_id = os.urandom(8).hex().encode()
+            # Unique per process start and request; not a secret, so no system call for randomness.
+            request_id = f"{_PREFIX}{next(_COUNTER):x}".encode()
         rid = request_id.decode()
         scope.setdefault("state", {})["request_id"] = rid
         status_holder = [500]
@@ -59,7 +63,10 @@ class EdgeMiddleware:
             if length > limit:
                 await self._too_large(scope, send_wrapper, rid, limit)
                 return
-            await self.app(scope, _limited(receive, limit) if length < 0 else receive, send_wrapper)
+            bodiless = scope["method"] in ("GET", "HEAD") and length < 0
+            await self.app(
+                scope, receive if bodiless or length >= 0 else _limited(receive, limit), send_wrapper
+            )
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"

@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from trainer_ops.errors import Invalid
+from trainer_ops.http.etag import none_match
 from trainer_ops.versions.snapshot import VersionedDocument, make_etag
 
 JSON = "application/json"
@@ -21,13 +22,7 @@ def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 def not_modified(request: Request, version: int) -> bool:
     """If-None-Match names this version (weak comparison, a list, or `*`): answer 304."""
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    tags = {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
-    return str(version) in tags
+    return none_match(request.headers.get("if-none-match"), version)
 
 
 def document_response(request: Request, doc: VersionedDocument, *, status: int = 200) -> Response:

@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -69,6 +70,8 @@ class RequestMetrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        # Labelled children, looked up once per (method, route, status) instead of on every request.
+        self._children: dict[tuple[str, str, int], Any] = {}
         self._prom_timeouts = Counter(
             "trainer_ops_upstream_timeouts_total", "Calls that timed out upstream", registry=self.registry
         )
@@ -93,7 +96,11 @@ class RequestMetrics:
             else:
                 acc[0] += 1
                 acc[1] += ms
-        self._prom_latency.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._prom_latency.labels(method, route, str(status))
+        child.observe(seconds)
 
     def count_timeout(self) -> None:
         with self._lock:
