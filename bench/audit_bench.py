@@ -42,19 +42,22 @@ def actor(i: int) -> Actor:
     return Actor(user_id=f"user-{i % 500}", role="service", scope={"region": f"R{i % 7}"})
 
 
-def append_one(ops: Ops, i: int) -> None:
-    ops.write(
-        lambda session: ops.audit.append(
-            session,
-            actor=actor(i),
-            action=ACTIONS[i % len(ACTIONS)],
-            target="model-config",
-            before={"temperature": 0.4},
-            after={"temperature": 0.2},
-            request_id=f"req-{i}",
-            details={"model": "gpt-5.1", "tokens": 123, "latencyMs": 42},
-        )
+def append_sample(ops: Ops, session: Any, i: int) -> None:
+    """One realistic entry (the size of a config change or a gateway call's record)."""
+    ops.audit.append(
+        session,
+        actor=actor(i),
+        action=ACTIONS[i % len(ACTIONS)],
+        target="model-config",
+        before={"temperature": 0.4},
+        after={"temperature": 0.2},
+        request_id=f"req-{i}",
+        details={"model": "gpt-5.1", "tokens": 123, "latencyMs": 42},
     )
+
+
+def append_one(ops: Ops, i: int) -> None:
+    ops.write(lambda session: append_sample(ops, session, i))
 
 
 def bench_appends(ops: Ops, writers: int, seconds: float) -> float:
@@ -87,16 +90,7 @@ def fill(ops: Ops, total: int) -> None:
 
         def unit(session: Any, start: int = have, n: int = n) -> None:
             for i in range(start, start + n):
-                ops.audit.append(
-                    session,
-                    actor=actor(i),
-                    action=ACTIONS[i % len(ACTIONS)],
-                    target="model-config",
-                    before={"temperature": 0.4},
-                    after={"temperature": 0.2},
-                    request_id=f"req-{i}",
-                    details={"model": "gpt-5.1", "tokens": 123, "latencyMs": 42},
-                )
+                append_sample(ops, session, i)
 
         ops.write(unit)
         have += n
