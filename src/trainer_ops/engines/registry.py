@@ -1,7 +1,7 @@
 """The live engines of this process: their instances, what each runs, and their health.
 
-Health: `down` when nothing is loaded, `degraded` after a rollback in the last 15 minutes or while an
-instance's NACK is unresolved, `ok` otherwise.
+Health: `down` when nothing is loaded, `degraded` after a rollback (a NACK or a timeout) in the last
+15 minutes, `ok` otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class EngineSlot:
     applied_at: float | None = None
     last_rollback_at: float | None = None
     last_rollback_reason: str = ""
-    pending_nack: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def instances(self) -> list[Instance]:
@@ -42,7 +41,7 @@ class EngineSlot:
             self.last_rollback_at is not None
             and now - self.last_rollback_at < DEGRADED_AFTER_ROLLBACK_SECONDS
         )
-        return "degraded" if recent or self.pending_nack else "ok"
+        return "degraded" if recent else "ok"
 
 
 class EngineRegistry:

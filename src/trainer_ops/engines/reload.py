@@ -51,7 +51,7 @@ class ReloadCoordinator:
         if outcome.applied:
             for engine, command in commands.items():
                 slot = self._registry.slot(engine)
-                slot.active, slot.applied_at, slot.pending_nack = command, time.time(), None
+                slot.active, slot.applied_at = command, time.time()
                 self._registry.notify(engine)
         else:
             self._roll_back(previous, outcome)
