@@ -143,8 +143,9 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
     Every instance validates, builds and swaps in the ruleset, then ACKs; when all ACK within the
     deadline: 200 `applied`. Any NACK or timeout puts every instance back on the previous ruleset: 409
     with `status: rolled_back`, the reason and the failing instances. 404 for an unknown ruleset, 422 for
-    an unknown type or an invalid ruleset (nothing changes). `type: system` reloads the ops layer's own
-    policy and catalogs from the store. Reloading the active ruleset changes nothing (`unchanged`).
+    an unknown type or an invalid ruleset (nothing changes). `type: system` re-reads the ops layer's own
+    documents (policy, model config, features, limits) from the store; the catalogs come from settings.
+    Reloading the active ruleset changes nothing (`unchanged`).
     """
     body = await parse_body(request, HotReloadRequest)
     engine = ALIASES.get(body.type, body.type)
