@@ -200,3 +200,21 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(settings)
     yield server
     server.stop()
+
+
+def change_model_config_elsewhere(settings: Settings, **changes: Any) -> None:
+    """Change the model config from another process's point of view (another replica, the CLI): its own
+    Ops on the same store, nothing shared with the app under test."""
+    from trainer_ops.access.types import Principal
+
+    other = build_ops(settings)
+    try:
+        other.prepare()
+        other.model_config.update(
+            principal=Principal("elsewhere", Role.ADMIN),
+            changes=changes,
+            if_match=None,
+            request_id="elsewhere",
+        )
+    finally:
+        other.close()

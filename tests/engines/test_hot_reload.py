@@ -6,6 +6,7 @@ import threading
 
 from fastapi.testclient import TestClient
 
+from conftest import change_model_config_elsewhere
 from trainer_ops.app import Ops
 
 from .conftest import difficulty_ruleset, reload, upload
@@ -145,21 +146,7 @@ def test_two_concurrent_reloads_of_one_engine_one_wins(client: TestClient, ops: 
 
 
 def test_system_reload_picks_up_changes_made_by_another_process(client: TestClient, ops: Ops) -> None:
-    from trainer_ops.app import build_ops
-
-    other = build_ops(ops.settings)
-    try:
-        other.prepare()
-        from trainer_ops.access.types import Principal, Role
-
-        other.model_config.update(
-            principal=Principal("cli", Role.ADMIN),
-            changes={"temperature": 1.1},
-            if_match=None,
-            request_id="elsewhere",
-        )
-    finally:
-        other.close()
+    change_model_config_elsewhere(ops.settings, temperature=1.1)
     assert client.get("/operator/ops/model-config").json()["temperature"] == 0.4
     response = client.post("/operator/ops/hot-reload", json={"type": "system", "targetId": "current"})
     assert response.status_code == 200

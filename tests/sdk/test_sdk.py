@@ -13,9 +13,7 @@ from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
 
-from conftest import LiveServer
-from trainer_ops.access.types import Principal, Role
-from trainer_ops.app import build_ops
+from conftest import LiveServer, change_model_config_elsewhere
 from trainer_ops_sdk import OpsClient, OpsUnavailable
 from trainer_ops_sdk.openfeature import TrainerOpsProvider
 
@@ -103,17 +101,7 @@ def test_survives_the_server_going_away_and_resyncs_when_it_returns(
     assert sdk.model_config["temperature"] == 0.4  # still serving from memory
     assert sdk.is_enabled("mission_auto_assign") is True
     # While the server is down, someone changes the config in the store (another replica, the CLI).
-    other = build_ops(server.settings)
-    try:
-        other.prepare()
-        other.model_config.update(
-            principal=Principal("cli", Role.ADMIN),
-            changes={"temperature": 1.3},
-            if_match=None,
-            request_id="while-down",
-        )
-    finally:
-        other.close()
+    change_model_config_elsewhere(server.settings, temperature=1.3)
     server.start()
     assert sdk.wait_for(lambda s: s.modelConfig["temperature"] == 1.3, 10)
 

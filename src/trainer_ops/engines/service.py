@@ -235,19 +235,19 @@ class EngineService:
                 stored, version = self._activate_initial(engine), 1
             else:
                 version = activation.version
-            command = Command(
-                engine,
-                stored.target_id,
-                stored.digest,
-                version,
-                stored.ruleset or {},
-                self.registry.next_epoch(),
-            )
-            slot = self.registry.slot(engine)
-            for instance in slot.instances():
-                instance.restore(command)
-            slot.active, slot.applied_at = command, self._clock.now()
-            self.registry.notify(engine)
+            self._install(engine, stored, version)
+
+    def _install(self, engine: str, stored: StoredRuleset, version: int) -> None:
+        """Put every instance of `engine` on a ruleset the store already records as active (at start,
+        or when another replica activated it): no ACK round, the decision was made and recorded."""
+        command = Command(
+            engine, stored.target_id, stored.digest, version, stored.ruleset or {}, self.registry.next_epoch()
+        )
+        slot = self.registry.slot(engine)
+        for instance in slot.instances():
+            instance.restore(command)
+        slot.active, slot.applied_at = command, self._clock.now()
+        self.registry.notify(engine)
 
     def _activate_initial(self, engine: str) -> StoredRuleset:
         initial = self.registry.types[engine].initial
@@ -301,18 +301,7 @@ class EngineService:
                     stored = self._resolve(session, engine, row.target_id) if row else None
                 if row is None or stored is None:
                     continue
-                command = Command(
-                    engine,
-                    stored.target_id,
-                    stored.digest,
-                    row.version,
-                    stored.ruleset or {},
-                    self.registry.next_epoch(),
-                )
-                for instance in slot.instances():
-                    instance.restore(command)
-                slot.active, slot.applied_at = command, self._clock.now()
-                self.registry.notify(engine)
+                self._install(engine, stored, row.version)
                 changed.append(engine)
             finally:
                 slot.lock.release()
