@@ -54,6 +54,7 @@ def test_store_rolled_back_to_an_older_copy_is_caught_by_a_newer_checkpoint(
 ) -> None:
     db_file = Path(log.database.engine.url.database or "")
     old_size = log.checkpoints.size()
+    log.writer.stop()  # the writer holds its connection between batches; it starts again when used
     log.database.engine.dispose()
     with log.database.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -61,6 +62,7 @@ def test_store_rolled_back_to_an_older_copy_is_caught_by_a_newer_checkpoint(
     for value in (0.5, 0.6, 0.7):
         assert client.patch("/operator/ops/model-config", json={"temperature": value}).status_code == 200
     exported = log.checkpoints.make().note
+    log.writer.stop()
     log.database.engine.dispose()
     for suffix in ("-wal", "-shm"):
         Path(str(db_file) + suffix).unlink(missing_ok=True)

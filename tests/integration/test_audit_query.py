@@ -233,3 +233,28 @@ def test_audit_query_with_out_of_range_cursor_is_422_not_500(client: TestClient)
     response = lenient(client).get(AUDIT, params={"cursor": cursor})
 
     assert_problem(response, 422, field="cursor")
+
+
+def test_audit_query_pages_a_comma_list_of_actions_newest_first_without_gaps(
+    client: TestClient, ops: Ops
+) -> None:
+    from trainer_ops.audit.types import SYSTEM_ACTOR, Action
+
+    kinds = [Action.RELOAD, Action.PUBLISH, Action.PREDICT, Action.RELOAD, Action.ROLLBACK]
+    for n in range(40):
+        ops.write(
+            lambda session, n=n: ops.audit.append(
+                session, actor=SYSTEM_ACTOR, action=kinds[n % len(kinds)], target=f"t-{n}"
+            )
+        )
+    wanted = [e["seq"] for e in all_items(client) if e["action"] in ("reload", "rollback")]
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = audit_page(client, action="reload,rollback", limit=3, **({"cursor": cursor} if cursor else {}))
+        seen += [e["seq"] for e in page["items"]]
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    assert len(wanted) == 24
+    assert seen == wanted

@@ -50,8 +50,7 @@ class AuditService:
 
     # BatchHooks -------------------------------------------------------------------------------------
     def begin(self, session: Session) -> None:
-        self._store.lock_chain(session)
-        self._head = self._store.head(session)
+        self._head = self._store.lock_and_read_head(session)
 
     def mark(self) -> tuple[int, str, int] | None:
         return self._head

@@ -54,6 +54,8 @@ class Database:
     engine: Engine
     reader: sessionmaker[Session]
     writer: sessionmaker[Session]
+    # The same engine with writers' options (SQLite: BEGIN IMMEDIATE), for a connection held open.
+    write_engine: Engine
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,4 +80,5 @@ def make_database(settings: Settings) -> Database:
         engine=engine,
         reader=sessionmaker(bind=engine, expire_on_commit=False),
         writer=sessionmaker(bind=write_engine, expire_on_commit=False),
+        write_engine=write_engine,
     )

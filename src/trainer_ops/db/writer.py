@@ -20,6 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from trainer_ops.db.engine import Database
@@ -51,7 +53,13 @@ def _log_failure(future: Future[Any]) -> None:
 
 class BatchWriter:
     def __init__(
-        self, database: Database, *, hooks: BatchHooks, max_batch: int = 512, linger_seconds: float = 0.01
+        self,
+        database: Database,
+        *,
+        hooks: BatchHooks,
+        max_batch: int = 512,
+        linger_seconds: float = 0.01,
+        gather_seconds: float = 0.0005,
     ) -> None:
         self._db = database
         self._hooks = hooks
@@ -59,6 +67,18 @@ class BatchWriter:
         # A batch of queued records only (nobody waiting on them) waits this long for company, so a
         # busy gateway writes its audit entries tens at a time instead of one commit each.
         self._linger = linger_seconds
+        # With several callers waiting in `run`, a batch waits up to this long for the callers that
+        # are not queued yet (PostgreSQL's commit_delay idea): they were answered a moment ago and are
+        # about to come back, and one fsync for all of them beats one for each half. A lone caller
+        # never waits.
+        self._gather = gather_seconds
+        self._callers = 0
+        # The writer thread keeps its connection between batches: checking one out of the pool costs
+        # a round trip on PostgreSQL (the pre-ping) on every batch. One idle longer than this goes
+        # back to the pool, so the next checkout pings it again (the server may have restarted).
+        self._connection: Connection | None = None
+        self._connection_used = 0.0
+        self._idle_seconds = 1.0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -71,8 +91,14 @@ class BatchWriter:
             raise RuntimeError("a unit of work may not wait for another one")
         self._ensure_started()
         future: Future[T] = Future()
-        self._queue.put((unit, future, True))
-        return future.result()
+        with self._lock:
+            self._callers += 1
+        try:
+            self._queue.put((unit, future, True))
+            return future.result()
+        finally:
+            with self._lock:
+                self._callers -= 1
 
     def submit(self, unit: Callable[[Session], Any]) -> Future[Any]:
         """Queue `unit` for the next batch without waiting (for records whose caller must not wait,
@@ -89,7 +115,7 @@ class BatchWriter:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
         None (and nothing written) when any unit raised; the caller then isolates the units."""
         outcomes: list[tuple[Future[Any], bool, Any]] = []
-        with self._db.writer() as session:
+        with self._session() as session:
             transaction = session.begin()
             try:
                 self._hooks.begin(session)
@@ -108,7 +134,7 @@ class BatchWriter:
     ) -> list[tuple[Future[Any], bool, Any]]:
         """Each waiting unit in a savepoint, so a failing unit is rolled back alone."""
         outcomes: list[tuple[Future[Any], bool, Any]] = []
-        with self._db.writer() as session, session.begin():
+        with self._session() as session, session.begin():
             self._hooks.begin(session)
             # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
             # each: their entries are inserted together, one statement for the lot.
@@ -135,6 +161,20 @@ class BatchWriter:
                     outcomes.append((future, False, exc))
         return outcomes
 
+    def _session(self) -> Session:
+        now = time.monotonic()
+        if self._connection is not None and now - self._connection_used > self._idle_seconds:
+            self._release_connection()
+        if self._connection is None:
+            self._connection = self._db.write_engine.connect()
+        self._connection_used = now
+        return Session(bind=self._connection, expire_on_commit=False)
+
+    def _release_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
     def stop(self) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
@@ -154,26 +194,38 @@ class BatchWriter:
         while True:
             first = self._queue.get()
             if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            waited_on = first[2]
-            deadline = time.monotonic() + self._linger
-            while len(batch) < self._max_batch:
-                try:
-                    # Someone waits: take what is queued now. Nobody waits: linger a little for more.
-                    left = 0.0 if waited_on else deadline - time.monotonic()
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-                waited_on = waited_on or item[2]
+                break
+            batch, stop = self._gather_batch(first)
             self._run_batch(batch)
             if stop:
-                return
+                break
+        self._release_connection()
+
+    def _gather_batch(self, first: Any) -> tuple[list[Any], bool]:
+        """`first` and whatever joins it: everything queued now; then, when callers wait, the callers
+        on their way back (up to `gather_seconds`); when nobody waits, more records (up to `linger`)."""
+        batch = [first]
+        waiting = int(first[2])
+        now = time.monotonic()
+        linger_until, gather_until = now + self._linger, now + self._gather
+        while len(batch) < self._max_batch:
+            if waiting:
+                # Callers in `run` not yet in the batch are on their way: wait briefly for them.
+                left = gather_until - time.monotonic() if self._callers > waiting else 0.0
+                left = min(left, 0.0002)  # look at the caller count again soon: some may be done
+            else:
+                left = linger_until - time.monotonic()
+            try:
+                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                if waiting and self._callers > waiting and time.monotonic() < gather_until:
+                    continue
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+            waiting += int(item[2])
+        return batch, False
 
     def _run_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]) -> None:
         try:
@@ -182,6 +234,8 @@ class BatchWriter:
                 outcomes = self._isolated(batch)
         except BaseException as exc:  # the commit itself failed: no unit of this batch happened
             self._hooks.abort()
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                self._release_connection()
             log.warning("batch of %d failed to commit: %s", len(batch), exc)
             for _unit, future, _waiting in batch:
                 future.set_exception(exc)

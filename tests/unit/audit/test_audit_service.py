@@ -28,10 +28,8 @@ class InMemoryAuditStore:
         self.rows: list[AuditEntryRow] = []
         self.locks = 0
 
-    def lock_chain(self, session: Any) -> None:
+    def lock_and_read_head(self, session: Any) -> tuple[int, str, int]:
         self.locks += 1
-
-    def head(self, session: Any) -> tuple[int, str, int]:
         last = self.rows[-1] if self.rows else None
         return (last.seq, last.hash, last.ts_ms) if last else (0, GENESIS_HASH, 0)
 
