@@ -35,6 +35,7 @@ from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
 from trainer_ops.features.types import KIND as FEATURES
 from trainer_ops.gateway import routes as gateway_routes
+from trainer_ops.gateway.fastpath import GatewayFastPath
 from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvider, Provider
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health import routes as health_routes
@@ -413,6 +414,9 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(
         FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
+    )
+    app.add_middleware(
+        GatewayFastPath, gateway=ops.gateway, authenticator=ops.authenticator, policy=ops.policy
     )
     app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)

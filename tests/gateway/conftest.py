@@ -20,10 +20,13 @@ def upstream() -> Iterator[FakeUpstream]:
     fake.stop()
 
 
-@pytest.fixture
-def settings(settings: Settings, upstream: FakeUpstream) -> Settings:
+@pytest.fixture(params=["routes", "fast-path"])
+def settings(request: pytest.FixtureRequest, settings: Settings, upstream: FakeUpstream) -> Settings:
+    """Every gateway test runs twice: through the FastAPI routes (no token cache, so every call is
+    routed) and through the fast path (gateway/fastpath.py), which answers callers already cached."""
     return settings.model_copy(
         update={
+            "token_cache_seconds": 0 if request.param == "routes" else 60,
             "upstream_url": upstream.url,
             "upstream_api_key": "upstream-secret",
             "upstream_timeout_seconds": 1.0,

@@ -29,7 +29,10 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def require_json_type(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
+    check_json_type(request.headers.get("content-type", ""))
+
+
+def check_json_type(content_type: str) -> None:
     if not _is_json(content_type):
         raise UnsupportedMediaType(
             "http.unsupported_media_type",
@@ -40,7 +43,11 @@ def require_json_type(request: Request) -> None:
 async def parse_body(request: Request, model: type[M]) -> M:
     """Read and validate a JSON body strictly: wrong types and unknown fields are refused, not coerced."""
     require_json_type(request)
-    raw = await request.body()
+    return parse_json(await request.body(), model)
+
+
+def parse_json(raw: bytes, model: type[M]) -> M:
+    """Validate a JSON body: 400 when it is empty or not JSON, 422 naming the fields otherwise."""
     if not raw.strip():
         raise BadRequest("http.empty_body", "a JSON body is required")
     try:
