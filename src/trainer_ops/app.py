@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from trainer_ops.access.identity import HeaderIdentity
 from trainer_ops.access.service import Authenticator, TokenService
 from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
 from trainer_ops.audit import routes as audit_routes
@@ -388,6 +389,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         writer=ops.writer,
         audit=ops.audit,
         policy=ops.policy,
+        identity=HeaderIdentity(settings.trusted_proxies),
     )
     app.state.model_config = ops.model_config
     app.state.limits = ops.limits

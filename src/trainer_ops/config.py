@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    """Addresses or CIDR blocks, comma-separated ("10.0.0.5, 10.1.0.0/16")."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -29,6 +37,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     token_cache_seconds: float = 5.0
+    # Step 1's identity headers (X-User-Id, X-Role, X-Scope) are believed only on connections from these
+    # addresses or CIDR blocks, comma-separated (a gateway that authenticated the user). Empty: off.
+    trusted_proxies: str = ""
 
     # The audit log's MAC key; by default a file under `home`, never in the store.
     audit_mac_key: str = ""
@@ -75,3 +86,9 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)  # a bad address fails at start, naming itself
+        return value

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from trainer_ops.access.identity import HeaderIdentity
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Policy
 from trainer_ops.audit.service import AuditService
@@ -23,6 +24,7 @@ class Edge:
     audit: AuditService
     writer: BatchWriter
     policy: Callable[[], Policy]
+    identity: HeaderIdentity
 
 
 def edge_of(request: Request) -> Edge:

@@ -22,9 +22,17 @@ async def principal(request: Request) -> Principal:
     """FastAPI dependency: the authenticated caller, or 401 with WWW-Authenticate.
 
     Async, so a cached caller costs no thread hop; a lookup (database, JWKS) runs in the threadpool.
+    Without a token, Step 1's identity headers count when the connection comes from a trusted proxy.
     """
-    authenticator = edge_of(request).authenticator
+    edge = edge_of(request)
+    authenticator = edge.authenticator
     header = request.headers.get("authorization")
+    if header is None and edge.identity.enabled:
+        peer = request.client.host if request.client else None
+        if edge.identity.trusts(peer):
+            named = edge.identity.principal(request.headers.get)
+            if named is not None:
+                return named
     found = authenticator.from_cache(header)
     if found is None:
         found = await run_in_threadpool(authenticator.authenticate, header)
