@@ -93,6 +93,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         bootstrap_admin_token=ADMIN_TOKEN,
         snapshot_poll_seconds=0,
+        change_notifications=False,
         token_cache_seconds=0,
     )
 

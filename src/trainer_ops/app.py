@@ -46,6 +46,7 @@ from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
+from trainer_ops.infra.changes import ChangeListener, NoChangeListener, PostgresChangeListener
 from trainer_ops.infra.clock import Clock, SystemClock
 from trainer_ops.infra.limiter import CallLimiter
 from trainer_ops.infra.metrics import RequestMetrics
@@ -107,6 +108,7 @@ class Ops:
     releases: ReleaseService
     gateway: GatewayService
     sync: SyncService
+    changes: ChangeListener
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -187,6 +189,7 @@ class Ops:
         return self.settings.max_json_body_bytes
 
     def close(self) -> None:
+        self.changes.stop()
         self.coordinator.close()
         self.writer.stop()
         self.database.engine.dispose()
@@ -249,6 +252,10 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         database=database, documents=documents, holder=holder, kinds=list(DEFAULT_DOCUMENTS)
     )
     jwt_secret = settings.jwt_secret or read_or_create_secret(settings.home / "jwt-secret")
+    changes: ChangeListener = NoChangeListener()
+    if settings.change_notifications and not database.is_sqlite:
+        dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        changes = PostgresChangeListener(dsn, refresher.refresh)
     ops = Ops(
         settings=settings,
         clock=clock,
@@ -317,6 +324,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             broadcaster=Broadcaster(),
             reply_wait_seconds=settings.reload_deadline_seconds + 1.0,
         ),
+        changes=changes,
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -344,6 +352,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ops.prepare)
+        ops.changes.start()
         tasks = []
         if settings.snapshot_poll_seconds > 0:
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # How often a replica checks the store for changes made elsewhere (another replica, the CLI).
     # 0 disables the check (single process, every change made through this process).
     snapshot_poll_seconds: float = 1.0
+    # PostgreSQL: LISTEN for the NOTIFY every committed change sends (migration 0004) and reload at once;
+    # the poll above stays as the safety net. Ignored on SQLite.
+    change_notifications: bool = True
 
     # Extra models for the model catalog: {"name": maxTokensCeiling}.
     models: dict[str, int] = Field(default_factory=dict)

@@ -1,10 +1,12 @@
-"""A reload made on one replica reaches the others (through the store poll); a clash is a 409."""
+"""A reload made on one replica reaches the others (through the store poll, or on PostgreSQL through
+LISTEN/NOTIFY with no poll at all); a clash is a 409."""
 
 from __future__ import annotations
 
 import time
 
 import httpx
+import pytest
 
 from conftest import LiveServer
 from trainer_ops.config import Settings
@@ -13,7 +15,17 @@ from .conftest import difficulty_ruleset
 
 
 def test_reload_on_one_replica_reaches_the_other(settings: Settings) -> None:
-    shared = settings.model_copy(update={"snapshot_poll_seconds": 0.1})
+    reload_on_one_replica_reaches_the_other(settings.model_copy(update={"snapshot_poll_seconds": 0.1}))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_reload_on_one_replica_reaches_the_other_by_notification_alone(settings: Settings) -> None:
+    reload_on_one_replica_reaches_the_other(
+        settings.model_copy(update={"snapshot_poll_seconds": 0, "change_notifications": True})
+    )
+
+
+def reload_on_one_replica_reaches_the_other(shared: Settings) -> None:
     first, second = LiveServer(shared).start(), LiveServer(shared).start()
     try:
         headers = {"Authorization": f"Bearer {shared.bootstrap_admin_token}"}
