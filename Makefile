@@ -41,6 +41,7 @@ bench: $(STAMP) ## Run the benchmarks (prints figures; not tests)
 	$(BIN)/python bench/reload_bench.py
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/audit_bench.py --entries 200000
+	$(BIN)/python bench/replica_bench.py
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
