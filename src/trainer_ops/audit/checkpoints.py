@@ -19,9 +19,10 @@ from trainer_ops.audit.checkpoint import (
     public_key_text,
     sign,
 )
-from trainer_ops.audit.merkle import Frontier, inclusion_proof
+from trainer_ops.audit.merkle import Frontier
 from trainer_ops.audit.models import AuditCheckpointRow
 from trainer_ops.audit.store import AuditStore
+from trainer_ops.audit.tiles import MissingLeaves, TileCache
 from trainer_ops.audit.verify import TAMPERED, ChainState, Verdict, check_entries, verify
 from trainer_ops.db.engine import Database
 from trainer_ops.errors import Conflict, Invalid
@@ -64,6 +65,9 @@ class CheckpointService:
         self.public_key: Ed25519PublicKey = signing_key.public_key()
         self._store = store or AuditStore()
         self.last_made_at = time.monotonic()
+        # Roots of the log's complete 256-leaf tiles, filled by the first proof: later proofs read
+        # at most two tiles' leaves instead of the whole log.
+        self._tiles = TileCache()
 
     @property
     def verifier_key(self) -> str:
@@ -168,10 +172,25 @@ class CheckpointService:
             )
         if seq < 1:
             raise Invalid("audit.bad_seq", "seq starts at 1", errors=[{"field": "seq", "message": ">= 1"}])
+        leaf, path = self._path(checkpoint, seq - 1)
+        return Proof(seq, leaf.hex(), checkpoint, [p.hex() for p in path])
+
+    def _path(self, checkpoint: Checkpoint, index: int) -> tuple[bytes, list[bytes]]:
+        """(leaf hash, inclusion path) of the leaf at `index` in the checkpoint's tree, from the tile
+        cache and the few leaves it does not cover."""
         with self._db.read() as session:
-            leaves = self._store.leaf_hashes(session, 0, checkpoint.size)
-        path = inclusion_proof(leaves, seq - 1)
-        return Proof(seq, leaves[seq - 1].hex(), checkpoint, [p.hex() for p in path])
+
+            def read_leaves(start: int, end: int) -> list[bytes]:
+                return self._store.leaf_hashes(session, start, end)
+
+            try:
+                return self._tiles.verified_proof(read_leaves, index, checkpoint.size, checkpoint.root)
+            except MissingLeaves as exc:
+                raise Conflict(
+                    "audit.tampered",
+                    f"entries covered by the checkpoint at size {checkpoint.size} are missing ({exc}); "
+                    "run `trainer-ops audit verify`",
+                ) from None
 
     def _state_after(self, row: AuditCheckpointRow | None) -> ChainState:
         if row is None:

@@ -15,7 +15,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(n: int) -> int:
+def split(n: int) -> int:
     """The largest power of two smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
 
@@ -77,7 +77,7 @@ def inclusion_proof(leaves: list[bytes], index: int) -> list[bytes]:
     m = index
     path: list[tuple[bool, int, int]] = []
     while hi - lo > 1:
-        k = _split(hi - lo)
+        k = split(hi - lo)
         if m < k:
             path.append((True, lo + k, hi))  # sibling is the right subtree
             hi = lo + k
