@@ -125,3 +125,22 @@ def test_a_batch_waits_for_the_callers_on_their_way_back(ops: Ops) -> None:
         assert writer.batches <= 0.75 * writer.units, (writer.batches, writer.units)
     finally:
         writer.stop()
+
+
+def test_an_idle_writer_gives_its_connection_back(ops: Ops) -> None:
+    ops = prepared(ops)
+    pool: Any = ops.database.engine.pool
+    ops.writer.stop()
+    idle = pool.checkedout()
+    writer = BatchWriter(ops.database, hooks=ops.audit, idle_seconds=0.05)
+    try:
+        writer.run(lambda session: append(ops, session, 1))
+        deadline = time.monotonic() + 10
+        while pool.checkedout() != idle:
+            assert time.monotonic() < deadline, "the idle writer kept its connection"
+            time.sleep(0.01)
+        writer.run(lambda session: append(ops, session, 2))  # and takes one again when there is work
+        assert ops.checkpoints.verify().status == "intact"
+    finally:
+        writer.stop()
+    assert pool.checkedout() == idle

@@ -21,7 +21,6 @@ from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from trainer_ops.db.engine import Database
@@ -51,6 +50,33 @@ def _log_failure(future: Future[Any]) -> None:
         log.error("a queued unit of work failed: %s", future.exception())
 
 
+class _Held:
+    """The writer thread's own connection, kept between batches: a checkout from the pool pre-pings
+    PostgreSQL, one more round trip on every batch. Given back when the thread idles, when a batch
+    fails (it may be broken) and when the thread ends. Only its thread touches it."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._connection: Connection | None = None
+
+    def __bool__(self) -> bool:
+        return self._connection is not None
+
+    def session(self) -> Session:
+        if self._connection is None:
+            self._connection = self._db.write_engine.connect()
+        return Session(bind=self._connection, expire_on_commit=False)
+
+    def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.close()
+        except Exception as exc:  # a broken connection: the pool discards it; nothing else to do
+            log.warning("could not give the writer's connection back: %s", exc)
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -60,6 +86,7 @@ class BatchWriter:
         max_batch: int = 512,
         linger_seconds: float = 0.01,
         gather_seconds: float = 0.0005,
+        idle_seconds: float = 1.0,
     ) -> None:
         self._db = database
         self._hooks = hooks
@@ -73,12 +100,8 @@ class BatchWriter:
         # never waits.
         self._gather = gather_seconds
         self._callers = 0
-        # The writer thread keeps its connection between batches: checking one out of the pool costs
-        # a round trip on PostgreSQL (the pre-ping) on every batch. One idle longer than this goes
-        # back to the pool, so the next checkout pings it again (the server may have restarted).
-        self._connection: Connection | None = None
-        self._connection_used = 0.0
-        self._idle_seconds = 1.0
+        # The writer thread gives its connection back after this long without work (see _Held).
+        self._idle_seconds = idle_seconds
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -110,12 +133,12 @@ class BatchWriter:
         return future
 
     def _optimistic(
-        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]
+        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
     ) -> list[tuple[Future[Any], bool, Any]] | None:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
         None (and nothing written) when any unit raised; the caller then isolates the units."""
         outcomes: list[tuple[Future[Any], bool, Any]] = []
-        with self._session() as session:
+        with held.session() as session:
             transaction = session.begin()
             try:
                 self._hooks.begin(session)
@@ -130,11 +153,11 @@ class BatchWriter:
         return outcomes
 
     def _isolated(
-        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]
+        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
     ) -> list[tuple[Future[Any], bool, Any]]:
         """Each waiting unit in a savepoint, so a failing unit is rolled back alone."""
         outcomes: list[tuple[Future[Any], bool, Any]] = []
-        with self._session() as session, session.begin():
+        with held.session() as session, session.begin():
             self._hooks.begin(session)
             # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
             # each: their entries are inserted together, one statement for the lot.
@@ -161,20 +184,6 @@ class BatchWriter:
                     outcomes.append((future, False, exc))
         return outcomes
 
-    def _session(self) -> Session:
-        now = time.monotonic()
-        if self._connection is not None and now - self._connection_used > self._idle_seconds:
-            self._release_connection()
-        if self._connection is None:
-            self._connection = self._db.write_engine.connect()
-        self._connection_used = now
-        return Session(bind=self._connection, expire_on_commit=False)
-
-    def _release_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
-
     def stop(self) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
@@ -191,15 +200,22 @@ class BatchWriter:
                 self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch, stop = self._gather_batch(first)
-            self._run_batch(batch)
-            if stop:
-                break
-        self._release_connection()
+        held = _Held(self._db)
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=self._idle_seconds) if held else self._queue.get()
+                except queue.Empty:
+                    held.release()  # idle: the next checkout pings it again (the server may restart)
+                    continue
+                if first is _STOP:
+                    return
+                batch, stop = self._gather_batch(first)
+                self._run_batch(batch, held)
+                if stop:
+                    return
+        finally:
+            held.release()
 
     def _gather_batch(self, first: Any) -> tuple[list[Any], bool]:
         """`first` and whatever joins it: everything queued now; then, when callers wait, the callers
@@ -227,15 +243,16 @@ class BatchWriter:
             waiting += int(item[2])
         return batch, False
 
-    def _run_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]]) -> None:
+    def _run_batch(
+        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
+    ) -> None:
         try:
-            outcomes = self._optimistic(batch)
+            outcomes = self._optimistic(batch, held)
             if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint
-                outcomes = self._isolated(batch)
+                outcomes = self._isolated(batch, held)
         except BaseException as exc:  # the commit itself failed: no unit of this batch happened
             self._hooks.abort()
-            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-                self._release_connection()
+            held.release()  # it may be broken: the next batch takes a checked one
             log.warning("batch of %d failed to commit: %s", len(batch), exc)
             for _unit, future, _waiting in batch:
                 future.set_exception(exc)
