@@ -255,7 +255,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     changes: ChangeListener = NoChangeListener()
     if settings.change_notifications and not database.is_sqlite:
         dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        changes = PostgresChangeListener(dsn, refresher.refresh)
+        changes = PostgresChangeListener(dsn, refresher.refresh, own=database.backend_pids.__contains__)
     ops = Ops(
         settings=settings,
         clock=clock,

@@ -89,3 +89,17 @@ def test_without_notifications_a_replica_waits_for_its_poll(settings: Settings) 
         assert temperature(quiet) == 1.5
     finally:
         quiet.close()
+
+
+def test_the_notifications_of_its_own_changes_cost_the_replica_nothing(replica: Ops) -> None:
+    from trainer_ops.access.types import Principal, Role
+
+    listener = replica.changes
+    assert isinstance(listener, PostgresChangeListener)
+    before = (listener.notifications, listener.own_skipped)
+    replica.model_config.update(
+        principal=Principal("here", Role.ADMIN), changes={"temperature": 0.7}, if_match=None, request_id="r"
+    )
+    assert temperature(replica) == 0.7  # published as it was made
+    assert eventually(lambda: listener.notifications > before[0])
+    assert listener.own_skipped == before[1] + (listener.notifications - before[0])

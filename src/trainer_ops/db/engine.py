@@ -47,6 +47,21 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
+def _track_backends(engine: Engine, pids: set[int]) -> None:
+    """Keep `pids`: the PostgreSQL server process ids behind this engine's open connections. A change
+    notification sent by one of them was made, and already published, by this process."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        pid = int(dbapi_connection.info.backend_pid)
+        record.info["backend_pid"] = pid
+        pids.add(pid)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        pids.discard(record.info.get("backend_pid", -1))
+
+
 @dataclass(frozen=True)
 class Database:
     """One engine and two session factories: writers lock up front, readers do not."""
@@ -56,6 +71,8 @@ class Database:
     writer: sessionmaker[Session]
     # The same engine with writers' options (SQLite: BEGIN IMMEDIATE), for a connection held open.
     write_engine: Engine
+    # PostgreSQL: the server process ids of this process's own connections (see _track_backends).
+    backend_pids: set[int]
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,9 +93,13 @@ class Database:
 def make_database(settings: Settings) -> Database:
     engine = make_engine(settings)
     write_engine = engine.execution_options(write=True)
+    backend_pids: set[int] = set()
+    if engine.dialect.name == "postgresql":
+        _track_backends(engine, backend_pids)
     return Database(
         engine=engine,
         reader=sessionmaker(bind=engine, expire_on_commit=False),
         writer=sessionmaker(bind=write_engine, expire_on_commit=False),
         write_engine=write_engine,
+        backend_pids=backend_pids,
     )

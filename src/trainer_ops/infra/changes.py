@@ -45,11 +45,15 @@ class PostgresChangeListener:
         dsn: str,
         on_change: Callable[[], object],
         *,
+        own: Callable[[int], bool] = lambda _pid: False,
         retry_seconds: float = 0.5,
         max_retry_seconds: float = 5.0,
     ) -> None:
         self._dsn = dsn
         self._on_change = on_change
+        # own(pid): was the notification sent by one of this process's connections? Such a change was
+        # published here as it was made; refreshing for it again would only cost a query.
+        self._own = own
         self._retry = retry_seconds
         self._max_retry = max_retry_seconds
         self._stop = threading.Event()
@@ -57,6 +61,7 @@ class PostgresChangeListener:
         # Set while LISTENing (tests wait on it); cleared when the connection is lost.
         self.listening = threading.Event()
         self.notifications = 0
+        self.own_skipped = 0
         self.connections = 0
 
     def start(self) -> None:
@@ -93,8 +98,11 @@ class PostgresChangeListener:
             self._call()  # whatever changed while nobody listened
             while not self._stop.is_set():
                 # Wakes at least twice a second to see whether to stop.
-                for _ in connection.notifies(timeout=0.5):
+                for notification in connection.notifies(timeout=0.5):
                     self.notifications += 1
+                    if self._own(notification.pid):
+                        self.own_skipped += 1
+                        continue
                     self._call()
 
     def _call(self) -> None:
