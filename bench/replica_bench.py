@@ -7,6 +7,7 @@ replica holds it, through LISTEN/NOTIFY (poll off) and through the poll alone. P
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import threading
 import time
@@ -91,6 +92,7 @@ def main() -> None:
             polling.close()
     finally:
         writer.close()
+        shutil.rmtree(home, ignore_errors=True)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     console.print(table)
