@@ -16,13 +16,11 @@ from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
 from trainer_ops.http.guard import authorize, principal, scoped_region
 from trainer_ops.http.responses import (
-    JSON,
     history_response,
-    not_modified,
     parse_version_cursor,
+    serialised_response,
     versioned_json,
 )
-from trainer_ops.versions.snapshot import make_etag
 
 router = APIRouter(prefix="/operator/ops", tags=["features"])
 
@@ -53,10 +51,7 @@ async def get_features(
     region = scoped_region(request, who, "features.read", _checked_region(region))
     await authorize(request, who, "features.read", region=region)
     body, version = _service(request).values_body(region)
-    etag = make_etag(version)
-    if not_modified(request, version):
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type=JSON, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return serialised_response(request, body, version)
 
 
 @router.post(

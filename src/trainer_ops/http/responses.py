@@ -27,10 +27,16 @@ def not_modified(request: Request, version: int) -> bool:
 
 def document_response(request: Request, doc: VersionedDocument, *, status: int = 200) -> Response:
     """The pre-serialised document; 304 when the caller's If-None-Match already names this version."""
-    headers = {"ETag": doc.etag, "Cache-Control": "no-cache"}
-    if not_modified(request, doc.version):
+    return serialised_response(request, doc.body, doc.version, status=status)
+
+
+def serialised_response(request: Request, body: bytes, version: int, *, status: int = 200) -> Response:
+    """JSON bytes of `version` with its ETag; 304 (same ETag and Cache-Control, as RFC 9110 asks) when
+    the caller's If-None-Match already names it."""
+    headers = {"ETag": make_etag(version), "Cache-Control": "no-cache"}
+    if not_modified(request, version):
         return Response(status_code=304, headers=headers)
-    return Response(doc.body, status_code=status, media_type=JSON, headers=headers)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def versioned_json(data: Any, version: int, *, status: int = 200) -> Response:
