@@ -41,6 +41,14 @@ def gateway(settings: Settings, *, cached: bool) -> Iterator[TestClient]:
         ops.close()
 
 
+JSON_TYPE = {"content-type": "application/json"}
+
+
+def client_limit(client: TestClient) -> int:
+    limit: int = client.app.state.ops.settings.max_json_body_bytes  # type: ignore[attr-defined]
+    return limit
+
+
 def calls(client: TestClient) -> list[tuple[str, Any]]:
     """The same series on both paths: success, streaming, every kind of refusal."""
     post = client.post
@@ -55,6 +63,7 @@ def calls(client: TestClient) -> list[tuple[str, Any]]:
         ("form", post(PATH, content=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"})),
         ("unknown feature", post(PATH, json=HELLO, headers={"X-Trainer-Feature": "no_such_feature"})),
         ("unknown session", post(PATH, json=HELLO, headers={"X-Trainer-Session": "sess_nope"})),
+        ("too large", post(PATH, content=b" " * (client_limit(client) + 1), headers=JSON_TYPE)),
     ]
     client.patch("/operator/ops/model-config", json={"enabled": False})
     out.append(("disabled", post(PATH, json=HELLO)))
@@ -110,6 +119,7 @@ def test_fast_path_and_route_answer_alike(settings: Settings) -> None:
         "form": 415,
         "unknown feature": 403,
         "unknown session": 404,
+        "too large": 413,
         "disabled": 503,
         "rate limited": 429,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from trainer_ops.app import Ops
@@ -14,6 +15,15 @@ from trainer_ops.db.writer import BatchWriter
 
 def append(ops: Ops, session: Any, n: int) -> int:
     return ops.audit.append(session, actor=SYSTEM_ACTOR, action=Action.RELOAD, target=f"t-{n}")
+
+
+def in_threads(work: Callable[[int], object], args: Iterable[int]) -> None:
+    """work(arg) for every arg, each in a thread of its own, all at once; returns when all are done."""
+    threads = [threading.Thread(target=work, args=(arg,)) for arg in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def prepared(ops: Ops) -> Ops:
@@ -32,11 +42,7 @@ def test_concurrent_callers_share_commits_and_every_entry_lands_in_order(ops: Op
         for i in range(each):
             seqs.append(ops.write(lambda session, n=w * each + i: append(ops, session, n)))
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, range(callers))
 
     units = ops.writer.units - units_before
     batches = ops.writer.batches - batches_before
@@ -63,11 +69,7 @@ def test_a_failing_unit_fails_alone_and_leaves_no_gap(ops: Ops) -> None:
         except ValueError as exc:
             results[n] = exc
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, range(6))
 
     assert isinstance(results.pop(3), ValueError)
     size = ops.checkpoints.size()
@@ -116,11 +118,7 @@ def test_a_batch_waits_for_the_callers_on_their_way_back(ops: Ops) -> None:
             writer.run(lambda session, n=n: append(ops, session, n))
 
     try:
-        threads = [threading.Thread(target=work) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads(lambda _n: work(), range(2))
         assert writer.units == 2 * each
         assert writer.batches <= 0.75 * writer.units, (writer.batches, writer.units)
     finally:

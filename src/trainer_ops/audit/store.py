@@ -51,7 +51,8 @@ def _head_of(row: Any) -> tuple[int, str, int]:
 def _pg_begin_lock_head(driver: psycopg.Connection[Any]) -> tuple[int, str, int]:
     """The batch start on psycopg's libpq connection. psycopg would send its own BEGIN first (one
     more round trip); libpq's PQexec runs the whole message and returns the last statement's rows,
-    and psycopg then sees the transaction open and sends no BEGIN of its own."""
+    and psycopg then sees the transaction open and sends no BEGIN of its own. (The batch's first
+    statement: were a transaction already open, BEGIN would only raise a warning.)"""
     result = driver.pgconn.exec_(_PG_BEGIN_LOCK_HEAD)
     if result.status != pq.ExecStatus.TUPLES_OK:
         message = (result.error_message or b"no result").decode(errors="replace")
@@ -71,10 +72,7 @@ class AuditStore:
         if connection.dialect.name != "postgresql":
             return self.head(session)
         driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
-        if driver.info.transaction_status == pq.TransactionStatus.IDLE:
-            return _pg_begin_lock_head(driver)
-        driver.execute(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-        return self.head(session)
+        return _pg_begin_lock_head(driver)
 
     def head(self, session: Session) -> tuple[int, str, int]:
         """(seq, hash, ts_ms) of the last entry, or (0, genesis, 0) for an empty log."""

@@ -1,8 +1,9 @@
 """Group commit: every audited write runs on one writer thread, many units of work per transaction.
 
 A caller hands a unit of work (a function of the session) to `run` and waits. The writer thread takes
-everything queued, opens one transaction, runs each unit in its own savepoint (a failing unit is rolled
-back alone and its caller gets the error), commits once, then answers every caller. Under load, N writers
+everything queued, runs the units in one transaction and commits once, then answers every caller. If
+a unit fails, the batch runs again with each unit in a savepoint of its own, so a failing unit is
+rolled back alone and its caller gets the error. Under load, N writers
 cost one fsync instead of N, and since one thread appends, the audit chain cannot fork inside a process;
 across processes and replicas the store's write lock (SQLite) or an advisory lock (PostgreSQL), taken by
 the `begin` hook at the start of each batch, serialises the batches.
@@ -29,6 +30,10 @@ T = TypeVar("T")
 log = logging.getLogger("trainer_ops.writer")
 
 _STOP = object()
+# A queued unit of work, the future its caller holds, and whether the caller waits for it.
+Item = tuple[Callable[[Session], Any], Future[Any], bool]
+# What became of a unit: its future, whether it succeeded, and its result or exception.
+Outcome = tuple[Future[Any], bool, Any]
 
 
 class BatchHooks(Protocol):
@@ -132,12 +137,10 @@ class BatchWriter:
         self._queue.put((unit, future, False))
         return future
 
-    def _optimistic(
-        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
-    ) -> list[tuple[Future[Any], bool, Any]] | None:
+    def _optimistic(self, batch: list[Item], held: _Held) -> list[Outcome] | None:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
         None (and nothing written) when any unit raised; the caller then isolates the units."""
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        outcomes: list[Outcome] = []
         with held.session() as session:
             transaction = session.begin()
             try:
@@ -152,11 +155,9 @@ class BatchWriter:
             transaction.commit()
         return outcomes
 
-    def _isolated(
-        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
-    ) -> list[tuple[Future[Any], bool, Any]]:
+    def _isolated(self, batch: list[Item], held: _Held) -> list[Outcome]:
         """Each waiting unit in a savepoint, so a failing unit is rolled back alone."""
-        outcomes: list[tuple[Future[Any], bool, Any]] = []
+        outcomes: list[Outcome] = []
         with held.session() as session, session.begin():
             self._hooks.begin(session)
             # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
@@ -217,7 +218,7 @@ class BatchWriter:
         finally:
             held.release()
 
-    def _gather_batch(self, first: Any) -> tuple[list[Any], bool]:
+    def _gather_batch(self, first: Item) -> tuple[list[Item], bool]:
         """`first` and whatever joins it: everything queued now; then, when callers wait, the callers
         on their way back (up to `gather_seconds`); when nobody waits, more records (up to `linger`)."""
         batch = [first]
@@ -243,9 +244,7 @@ class BatchWriter:
             waiting += int(item[2])
         return batch, False
 
-    def _run_batch(
-        self, batch: list[tuple[Callable[[Session], Any], Future[Any], bool]], held: _Held
-    ) -> None:
+    def _run_batch(self, batch: list[Item], held: _Held) -> None:
         try:
             outcomes = self._optimistic(batch, held)
             if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint

@@ -10,21 +10,21 @@ on to the route. tests/gateway checks that both paths answer alike.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 from starlette.requests import ClientDisconnect
-from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Policy
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.gateway.routes import event_stream
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.gateway.types import ChatRequest
+from trainer_ops.http.asgi import cached_caller, send_problem, send_response
 from trainer_ops.http.body import check_json_type, parse_json
-from trainer_ops.http.problems import PROBLEM_JSON, problem_body
 
 PATH = "/v1/chat/completions"
 OPERATION = "gateway.call"
@@ -69,10 +69,11 @@ class GatewayFastPath:
                 feature = value.decode("latin-1")
             elif name == b"x-trainer-session":
                 session = value.decode("latin-1")
-        who = self._auth.from_cache(authorization)
-        if who is None or not self._policy().decide(who, OPERATION).allowed:
+        allowed = cached_caller(self._auth, self._policy, authorization, OPERATION)
+        if allowed is None:
             await self.app(scope, receive, send)  # the route answers 401, or audits the 403
             return
+        who = allowed[0]
         scope["route"] = ROUTE
         request_id = str(scope.get("state", {}).get("request_id", ""))
         try:
@@ -81,31 +82,17 @@ class GatewayFastPath:
             context = await self._gateway.admit(
                 principal=who, request=body, feature=feature, session=session, request_id=request_id
             )
-            version = (b"x-trainer-config-version", context.version_header.encode())
-            if not body.stream:
+            if body.stream:
+                chunks = await self._gateway.started_stream(context)
+            else:
                 answer = orjson.dumps(await self._gateway.complete(context))
-                await _send(send, 200, b"application/json", answer, [version])
+                version = (b"x-trainer-config-version", context.version_header.encode())
+                await send_response(send, 200, [(b"content-type", b"application/json"), version], answer)
                 return
-            chunks = self._gateway.stream(context)
-            # The first chunk before the 200: an upstream that fails at once still gets a 502/504.
-            first = await anext(chunks)
         except TrainerOpsError as error:
-            problem = orjson.dumps(problem_body(error, instance=PATH, request_id=request_id))
-            headers = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
-            await _send(send, error.status, PROBLEM_JSON.encode(), problem, headers)
+            await send_problem(send, error, instance=PATH, request_id=request_id)
             return
-
-        async def relay() -> AsyncIterator[bytes]:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-
-        response = StreamingResponse(
-            relay(),
-            media_type="text/event-stream",
-            headers={"X-Trainer-Config-Version": context.version_header, "Cache-Control": "no-cache"},
-        )
-        await response(scope, receive, send)
+        await event_stream(context, chunks)(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -117,20 +104,3 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _send(
-    send: Send, status: int, content_type: bytes, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

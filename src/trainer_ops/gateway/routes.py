@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.types import Principal
 from trainer_ops.errors import BadRequest, NotFound, TooManyRequests
-from trainer_ops.gateway.service import GatewayService
+from trainer_ops.gateway.service import CallContext, GatewayService
 from trainer_ops.gateway.types import ChatRequest
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import edge_of, request_id_of
@@ -48,21 +48,20 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
         session=request.headers.get("x-trainer-session"),
         request_id=request_id_of(request),
     )
-    headers = {"X-Trainer-Config-Version": context.version_header}
     if body.stream:
-        chunks = service.stream(context)
-        # The first chunk before the 200: an upstream that fails at once still gets a 502/504 problem.
-        first = await anext(chunks)
+        return event_stream(context, await service.started_stream(context))
+    return json_response(
+        await service.complete(context), headers={"X-Trainer-Config-Version": context.version_header}
+    )
 
-        async def relay() -> AsyncIterator[bytes]:
-            yield first
-            async for chunk in chunks:
-                yield chunk
 
-        return StreamingResponse(
-            relay(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"}
-        )
-    return json_response(await service.complete(context), headers=headers)
+def event_stream(context: CallContext, chunks: AsyncIterator[bytes]) -> StreamingResponse:
+    """A call's server-sent events, with the config versions it runs with."""
+    return StreamingResponse(
+        chunks,
+        media_type="text/event-stream",
+        headers={"X-Trainer-Config-Version": context.version_header, "Cache-Control": "no-cache"},
+    )
 
 
 @router.post("/sessions", status_code=201)

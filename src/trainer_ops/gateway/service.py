@@ -145,6 +145,19 @@ class GatewayService:
         self.record(context, outcome="success", usage=result.get("usage"))
         return result
 
+    async def started_stream(self, context: CallContext) -> AsyncIterator[bytes]:
+        """The call's stream with its first chunk already in: an upstream that fails at once raises
+        here (a 502/504 problem), before the caller is sent a 200."""
+        chunks = self.stream(context)
+        first = await anext(chunks)
+
+        async def relay() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return relay()
+
     async def stream(self, context: CallContext) -> AsyncIterator[bytes]:
         usage: dict[str, Any] | None = None
         outcome = "success"

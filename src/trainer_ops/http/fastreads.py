@@ -16,8 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Policy
+from trainer_ops.http.asgi import cached_caller, send_response
 from trainer_ops.http.etag import none_match
 from trainer_ops.versions.snapshot import make_etag
+
+JSON = (b"content-type", b"application/json")
+NO_CACHE = (b"cache-control", b"no-cache")
 
 
 @dataclass(frozen=True)
@@ -55,34 +59,14 @@ class FastReadsMiddleware:
             elif name == b"x-envelope":
                 await self.app(scope, receive, send)
                 return
-        who = self._auth.from_cache(authorization)
-        decision = self._policy().decide(who, route.operation) if who is not None else None
-        if decision is None or not decision.allowed or decision.view != "full":
+        allowed = cached_caller(self._auth, self._policy, authorization, route.operation)
+        if allowed is None or allowed[1].view != "full":
             await self.app(scope, receive, send)
             return
         body, version = route.body()
         scope["route"] = route  # the metrics label: the route's path, as for any routed request
         etag = (b"etag", make_etag(version).encode())
         if none_match(if_none_match, version):  # the cheap polling answer
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 304,
-                    "headers": [etag, (b"cache-control", b"no-cache")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
+            await send_response(send, 304, [etag, NO_CACHE])
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    etag,
-                    (b"cache-control", b"no-cache"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_response(send, 200, [JSON, etag, NO_CACHE], body)

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainer_ops.errors import PayloadTooLarge
-from trainer_ops.http.problems import PROBLEM_JSON, problem_body
+from trainer_ops.http.asgi import send_problem
 from trainer_ops.infra.metrics import RequestMetrics
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
@@ -79,19 +78,10 @@ class EdgeMiddleware:
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
         error = PayloadTooLarge("http.too_large", f"the body is larger than {limit} bytes")
-        body = orjson.dumps(problem_body(error, instance=scope["path"], request_id=request_id))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        # The rest of the body is never read, so the connection cannot carry another request.
+        await send_problem(
+            send, error, instance=scope["path"], request_id=request_id, headers=[(b"connection", b"close")]
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -1,0 +1,49 @@
+"""For the middlewares that answer before FastAPI's routing: who may be served there, and answers
+written straight to ASGI (the same bytes a routed answer carries)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import orjson
+from starlette.types import Send
+
+from trainer_ops.access.service import Authenticator
+from trainer_ops.access.types import Decision, Policy, Principal
+from trainer_ops.errors import TrainerOpsError
+from trainer_ops.http.problems import PROBLEM_JSON, problem_body
+
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+def cached_caller(
+    authenticator: Authenticator,
+    policy: Callable[[], Policy],
+    authorization: str | None,
+    operation: str,
+) -> tuple[Principal, Decision] | None:
+    """The caller and the policy's decision, when the token is already in the cache and the policy
+    allows `operation`. None sends the request on to the routes: they authenticate (401), and audit
+    a denial (403), in the one place that does."""
+    who = authenticator.from_cache(authorization)
+    if who is None:
+        return None
+    decision = policy().decide(who, operation)
+    return (who, decision) if decision.allowed else None
+
+
+async def send_response(send: Send, status: int, headers: Headers, body: bytes = b"") -> None:
+    """One whole answer; a body gets its Content-Length."""
+    if body:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_problem(
+    send: Send, error: TrainerOpsError, *, instance: str, request_id: str, headers: Headers = ()
+) -> None:
+    """`error` as RFC 9457 problem+json, as problems.problem_response renders it for the routes."""
+    body = orjson.dumps(problem_body(error, instance=instance, request_id=request_id))
+    own = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
+    await send_response(send, error.status, [(b"content-type", PROBLEM_JSON.encode()), *own, *headers], body)
