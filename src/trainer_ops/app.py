@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +49,7 @@ from trainer_ops.infra.changes import ChangeListener, NoChangeListener, Postgres
 from trainer_ops.infra.clock import Clock, SystemClock
 from trainer_ops.infra.limiter import CallLimiter
 from trainer_ops.infra.metrics import RequestMetrics
+from trainer_ops.infra.periodic import Periodic
 from trainer_ops.infra.process import ProcessSampler
 from trainer_ops.infra.secrets import read_or_create_secret, write_private
 from trainer_ops.infra.sessions import MemorySessionLeases, RedisSessionLeases, SessionLeases
@@ -191,7 +191,7 @@ class Ops:
     def close(self) -> None:
         self.changes.stop()
         self.coordinator.close()
-        self.writer.stop()
+        self.writer.close()
         self.database.engine.dispose()
 
     def lookup_token(self, token: str) -> Principal | None:
@@ -340,12 +340,6 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     return ops
 
 
-async def _every(seconds: float, work: Any) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        await work()
-
-
 def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     ops = ops or build_ops(settings)
 
@@ -353,29 +347,27 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ops.prepare)
         ops.changes.start()
-        tasks = []
+        jobs = Periodic()
         if settings.snapshot_poll_seconds > 0:
 
             async def refresh() -> None:
                 await run_in_threadpool(ops.refresher.refresh)
 
-            tasks.append(asyncio.create_task(_every(settings.snapshot_poll_seconds, refresh)))
+            jobs.every(settings.snapshot_poll_seconds, refresh)
 
         async def sample() -> None:
             ops.sampler.sample()
 
-        tasks.append(asyncio.create_task(_every(SAMPLE_SECONDS, sample)))
+        jobs.every(SAMPLE_SECONDS, sample)
 
         async def checkpoint() -> None:
             await run_in_threadpool(ops.checkpoint_if_due)
 
-        tasks.append(asyncio.create_task(_every(1.0, checkpoint)))
+        jobs.every(1.0, checkpoint)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await jobs.stop()  # before the store closes: a running job finishes first
             await ops.gateway.aclose()
             ops.close()
 

@@ -1,5 +1,6 @@
 """The group-commit writer on both stores: concurrent callers share commits, a failing unit fails
-alone, a lone caller never waits for company, and the held connection goes back when the writer stops."""
+alone, a lone caller never waits for company, the held connection goes back when the writer stops, and a
+closed writer refuses work."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytest
+
 from trainer_ops.app import Ops
 from trainer_ops.audit.types import SYSTEM_ACTOR, Action
 from trainer_ops.db.writer import BatchWriter
+from trainer_ops.errors import Unavailable
 
 
 def append(ops: Ops, session: Any, n: int) -> int:
@@ -142,3 +146,17 @@ def test_an_idle_writer_gives_its_connection_back(ops: Ops) -> None:
     finally:
         writer.stop()
     assert pool.checkedout() == idle
+
+
+def test_a_closed_writer_refuses_work_and_takes_no_connection(ops: Ops) -> None:
+    ops = prepared(ops)
+    pool: Any = ops.database.engine.pool
+    ops.writer.close()
+    idle = pool.checkedout()
+    ran: list[object] = []
+    with pytest.raises(Unavailable):
+        ops.writer.run(ran.append)
+    with pytest.raises(Unavailable):
+        ops.writer.submit(ran.append)
+    time.sleep(0.05)  # a thread started by mistake would have taken its connection by now
+    assert (ran, pool.checkedout()) == ([], idle)

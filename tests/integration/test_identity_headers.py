@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from trainer_ops.app import Ops, create_app
+from trainer_ops.app import create_app
 from trainer_ops.config import Settings
 
 from .support import ADMIN_TOKEN, AUDIT, FEATURES, HEALTH, MODEL_CONFIG, assert_problem, bearer
@@ -21,16 +21,17 @@ EU_OPERATOR = {"X-User-Id": "eu-ops", "X-Role": "operator", "X-Scope": "region",
 
 
 @contextmanager
-def behind(settings: Settings, ops: Ops, peer: str, *, trusted: str = PROXY) -> Iterator[TestClient]:
-    """A client whose connections come from `peer`, to an app that trusts `trusted`."""
+def behind(settings: Settings, peer: str, *, trusted: str = PROXY) -> Iterator[TestClient]:
+    """A client whose connections come from `peer`, to an app (with services of its own: an app's
+    shutdown closes them) that trusts `trusted`."""
     tuned = settings.model_copy(update={"trusted_proxies": trusted})
-    with TestClient(create_app(tuned, ops=ops), client=(peer, 40000)) as client:
+    with TestClient(create_app(tuned), client=(peer, 40000)) as client:
         yield client
 
 
 @pytest.fixture
-def proxy(settings: Settings, ops: Ops) -> Iterator[TestClient]:
-    with behind(settings, ops, PROXY) as client:
+def proxy(settings: Settings) -> Iterator[TestClient]:
+    with behind(settings, PROXY) as client:
         yield client
 
 
@@ -77,12 +78,12 @@ def test_incomplete_or_unknown_identity_headers_are_401_saying_what_is_wrong(
     assert complaint in body["detail"]
 
 
-def test_headers_from_any_other_peer_are_ignored(settings: Settings, ops: Ops) -> None:
-    with behind(settings, ops, "10.9.8.8") as elsewhere:
+def test_headers_from_any_other_peer_are_ignored(settings: Settings) -> None:
+    with behind(settings, "10.9.8.8") as elsewhere:
         assert_problem(elsewhere.get(MODEL_CONFIG, headers=ADMIN), 401)
-    with behind(settings, ops, PROXY, trusted="") as off:  # the default: nobody is trusted
+    with behind(settings, PROXY, trusted="") as off:  # the default: nobody is trusted
         assert_problem(off.get(MODEL_CONFIG, headers=ADMIN), 401)
-    with behind(settings, ops, "10.1.2.3", trusted="10.1.0.0/16, ::1") as in_block:
+    with behind(settings, "10.1.2.3", trusted="10.1.0.0/16, ::1") as in_block:
         assert in_block.get(MODEL_CONFIG, headers=ADMIN).status_code == 200
 
 

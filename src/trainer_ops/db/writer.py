@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from trainer_ops.db.engine import Database
+from trainer_ops.errors import Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger("trainer_ops.writer")
@@ -110,6 +111,7 @@ class BatchWriter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.batches = 0
         self.units = 0
 
@@ -117,12 +119,10 @@ class BatchWriter:
         """Run `unit` in the next batch and return its result once the batch is committed."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a unit of work may not wait for another one")
-        self._ensure_started()
         future: Future[T] = Future()
         with self._lock:
-            self._callers += 1
+            self._enqueue((unit, future, True))
         try:
-            self._queue.put((unit, future, True))
             return future.result()
         finally:
             with self._lock:
@@ -131,11 +131,21 @@ class BatchWriter:
     def submit(self, unit: Callable[[Session], Any]) -> Future[Any]:
         """Queue `unit` for the next batch without waiting (for records whose caller must not wait,
         such as a gateway call's audit entry). A failure is logged."""
-        self._ensure_started()
         future: Future[Any] = Future()
         future.add_done_callback(_log_failure)
-        self._queue.put((unit, future, False))
+        with self._lock:
+            self._enqueue((unit, future, False))
         return future
+
+    def _enqueue(self, item: Item) -> None:
+        """Under the lock: so nothing is queued behind `stop`'s marker, where no thread would run it."""
+        if self._closed:
+            raise Unavailable("store.closed", "the service is shutting down; retry on another replica")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="trainer-ops-writer", daemon=True)
+            self._thread.start()
+        self._callers += item[2]  # counted before the writer can see it (see _gather_batch)
+        self._queue.put(item)
 
     def _optimistic(self, batch: list[Item], held: _Held) -> list[Outcome] | None:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
@@ -186,19 +196,22 @@ class BatchWriter:
         return outcomes
 
     def stop(self) -> None:
+        """Finish what is queued and give the connection back; the next unit of work starts again."""
+        self._halt(close=False)
+
+    def close(self) -> None:
+        """Stop for good: a later unit of work is refused (the store is about to close, and a thread
+        started now would hold a connection that nothing closes)."""
+        self._halt(close=True)
+
+    def _halt(self, *, close: bool) -> None:
         with self._lock:
             thread, self._thread = self._thread, None
+            self._closed = self._closed or close
+            if thread is not None:
+                self._queue.put(_STOP)
         if thread is not None:
-            self._queue.put(_STOP)
             thread.join(timeout=10)
-
-    def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="trainer-ops-writer", daemon=True)
-                self._thread.start()
 
     def _loop(self) -> None:
         held = _Held(self._db)
