@@ -121,7 +121,7 @@ class BatchWriter:
             raise RuntimeError("a unit of work may not wait for another one")
         future: Future[T] = Future()
         with self._lock:
-            self._enqueue((unit, future, True))
+            self._enqueue(unit, future, waiting=True)
         try:
             return future.result()
         finally:
@@ -134,18 +134,19 @@ class BatchWriter:
         future: Future[Any] = Future()
         future.add_done_callback(_log_failure)
         with self._lock:
-            self._enqueue((unit, future, False))
+            self._enqueue(unit, future, waiting=False)
         return future
 
-    def _enqueue(self, item: Item) -> None:
+    def _enqueue(self, unit: Callable[[Session], Any], future: Future[Any], *, waiting: bool) -> None:
         """Under the lock: so nothing is queued behind `stop`'s marker, where no thread would run it."""
         if self._closed:
             raise Unavailable("store.closed", "the service is shutting down; retry on another replica")
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="trainer-ops-writer", daemon=True)
             self._thread.start()
-        self._callers += item[2]  # counted before the writer can see it (see _gather_batch)
-        self._queue.put(item)
+        if waiting:  # counted before the writer can see the unit (see _gather_batch)
+            self._callers += 1
+        self._queue.put((unit, future, waiting))
 
     def _optimistic(self, batch: list[Item], held: _Held) -> list[Outcome] | None:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
