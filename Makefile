@@ -21,8 +21,12 @@ install: $(STAMP) ## Create .venv and install the service with its dev tools
 run: $(STAMP) ## Start the service on 127.0.0.1:8080 (embedded SQLite store)
 	$(BIN)/trainer-ops serve
 
-test: $(STAMP) ## Run every test (SQLite and PostgreSQL legs)
-	$(BIN)/pytest
+# Three workers: most tests wait on sockets, subprocesses and deadlines, not on the CPU (6.7 min
+# instead of 13.5 on 2 cores). Every test owns its database, ports, home and Redis prefix.
+TEST_WORKERS ?= 3
+
+test: $(STAMP) ## Run every test (SQLite and PostgreSQL legs), in TEST_WORKERS processes
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP) ## Ruff (lint and format check)
 	$(BIN)/ruff check .
@@ -42,6 +46,8 @@ bench: $(STAMP) ## Run the benchmarks (prints figures; not tests)
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/audit_bench.py --entries 200000
 	$(BIN)/python bench/replica_bench.py
+	$(BIN)/python bench/store_fault_bench.py
+	$(BIN)/python bench/shutdown_bench.py
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

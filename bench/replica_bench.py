@@ -1,18 +1,25 @@
-"""Propagation between replicas on PostgreSQL: how long after one replica starts writing a change another
-replica holds it, through LISTEN/NOTIFY (poll off) and through the poll alone. Prints figures; not a test.
+"""Replicas on PostgreSQL. Prints figures; not a test.
 
-    .venv/bin/python bench/replica_bench.py [--changes 200]
+1. Propagation: how long after one replica starts writing a change another replica holds it, through
+   LISTEN/NOTIFY (poll off) and through the poll alone (two in-process `Ops`).
+2. The fleet (ADR 0019): 3 `trainer-ops serve` processes on one database and Redis, 2 SDK engine
+   instances on each: a hot reload until `applied`, a rollback everywhere after one NACK, and a change
+   until every SDK holds it. Uses the fleet harness of tests/fleet.
+
+    .venv/bin/python bench/replica_bench.py [--changes 200] [--reloads 100] [--no-fleet]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from rich.console import Console
@@ -21,6 +28,10 @@ from rich.table import Table
 from trainer_ops.access.types import Principal, Role
 from trainer_ops.app import Ops, build_ops
 from trainer_ops.config import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from fleet.harness import Fleet
+from trainer_ops_sdk import OpsClient
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN = Principal("bench", Role.ADMIN)
@@ -51,13 +62,108 @@ def replica(url: str, home: Path, **settings: object) -> Ops:
     return ops
 
 
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ruleset(stamp: str) -> dict[str, Any]:
+    return {
+        "levels": [
+            {"name": f"beginner@{stamp}", "minScore": 0, "maxScore": 49},
+            {"name": f"advanced@{stamp}", "minScore": 50, "maxScore": 100},
+        ],
+        "adaptiveStep": 0.1,
+    }
+
+
+def fleet_figures(reloads: int, changes: int) -> Table:
+    table = Table(title="3 replicas (processes) on PostgreSQL + Redis, 2 SDK instances on each")
+    for column in ("what", "runs", "p50", "p99"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    refuse = threading.Event()
+
+    def handler(rules: dict[str, Any]) -> None:
+        if refuse.is_set() and "refused" in rules["levels"][0]["name"]:
+            raise ValueError("refused on purpose")
+
+    with Fleet(size=3, load_balancer=False) as fleet:
+        token = fleet.create_token(role="service", user="bench-engines")
+        clients = []
+        for i, replica in enumerate(fleet.replicas):
+            for j in range(2):
+                client = OpsClient(replica.url, token=token, instance_id=f"bench-{i}-{j}", max_backoff=0.5)
+                client.on_reload("difficulty", handler)
+                clients.append(client.start())
+        try:
+            for client in clients:
+                assert client.connected.wait(10)
+            with fleet.admin_client(fleet.replicas[0].url, timeout=30) as admin:
+                for target in ("b1", "b2", "refused"):
+                    admin.put(f"/operator/ops/engines/difficulty/rulesets/{target}", json=ruleset(target))
+                applied = []
+                for i in range(reloads):
+                    started = time.perf_counter()
+                    answer = admin.post(
+                        "/operator/ops/hot-reload", json={"type": "difficulty", "targetId": f"b{i % 2 + 1}"}
+                    )
+                    applied.append((time.perf_counter() - started) * 1000)
+                    assert answer.status_code == 200, answer.text
+                    assert len(answer.json()["instances"]) == 9, answer.text  # 3 replicas + 6 SDKs
+                table.add_row(
+                    "hot reload -> applied",
+                    f"{reloads}",
+                    f"{pct(applied, 0.5):.1f} ms",
+                    f"{pct(applied, 0.99):.1f} ms",
+                )
+                refuse.set()
+                rolled = []
+                for _ in range(max(10, reloads // 5)):
+                    started = time.perf_counter()
+                    answer = admin.post(
+                        "/operator/ops/hot-reload", json={"type": "difficulty", "targetId": "refused"}
+                    )
+                    rolled.append((time.perf_counter() - started) * 1000)
+                    assert answer.status_code == 409, answer.text
+                table.add_row(
+                    "one NACK -> rolled back everywhere",
+                    f"{len(rolled)}",
+                    f"{pct(rolled, 0.5):.1f} ms",
+                    f"{pct(rolled, 0.99):.1f} ms",
+                )
+                seen = []
+                for i in range(changes):
+                    started = time.perf_counter()
+                    answer = admin.patch(
+                        "/operator/ops/model-config", json={"temperature": round(0.1 + (i % 9) / 10, 1)}
+                    )
+                    version = int(answer.headers["etag"].strip('W/"'))
+                    for client in clients:
+                        assert client.wait_for(lambda s, v=version: s.versions.get("model_config", 0) >= v, 5)
+                    seen.append((time.perf_counter() - started) * 1000)
+                table.add_row(
+                    "PATCH -> held by all 6 SDKs",
+                    f"{changes}",
+                    f"{pct(seen, 0.5):.1f} ms",
+                    f"{pct(seen, 0.99):.1f} ms",
+                )
+        finally:
+            for client in clients:
+                client.close()
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--reloads", type=int, default=100)
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="the poll of the second run")
+    parser.add_argument("--no-fleet", action="store_true", help="skip the 3-process fleet part")
     args = parser.parse_args()
+    if not args.no_fleet:
+        console.print(fleet_figures(args.reloads, args.changes))
     name = f"trainer_ops_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

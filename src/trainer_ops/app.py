@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,8 +18,9 @@ from trainer_ops.access.identity import HeaderIdentity
 from trainer_ops.access.service import Authenticator, TokenService
 from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
 from trainer_ops.audit import routes as audit_routes
-from trainer_ops.audit.checkpoint import load_or_create_signing_key
 from trainer_ops.audit.checkpoints import CheckpointService
+from trainer_ops.audit.keys.service import KeyCheck
+from trainer_ops.audit.keys.sources import load_keys
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
@@ -26,6 +28,7 @@ from trainer_ops.db import migrate
 from trainer_ops.db.engine import Database, make_database
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.engines import routes as engine_routes
+from trainer_ops.engines.fleet import Fleet
 from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
@@ -45,13 +48,15 @@ from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
+from trainer_ops.infra.bus import CHANNEL as RELOAD_CHANNEL
+from trainer_ops.infra.bus import Bus, MemoryBus, PostgresBus
 from trainer_ops.infra.changes import ChangeListener, NoChangeListener, PostgresChangeListener
 from trainer_ops.infra.clock import Clock, SystemClock
 from trainer_ops.infra.limiter import CallLimiter
 from trainer_ops.infra.metrics import RequestMetrics
 from trainer_ops.infra.periodic import Periodic
 from trainer_ops.infra.process import ProcessSampler
-from trainer_ops.infra.secrets import read_or_create_secret, write_private
+from trainer_ops.infra.secrets import write_private
 from trainer_ops.infra.sessions import MemorySessionLeases, RedisSessionLeases, SessionLeases
 from trainer_ops.limits import routes as limit_routes
 from trainer_ops.limits.types import DEFAULT_LIMITS
@@ -79,6 +84,7 @@ DEFAULT_DOCUMENTS: dict[str, dict[str, Any]] = {
     POLICY: DEFAULT_POLICY,
 }
 SAMPLE_SECONDS = 5.0
+JOIN_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -109,6 +115,8 @@ class Ops:
     gateway: GatewayService
     sync: SyncService
     changes: ChangeListener
+    keys: KeyCheck
+    fleet: Fleet
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -126,12 +134,16 @@ class Ops:
         """Migrate, write the defaults a fresh store starts with, load the snapshot. Idempotent.
 
         Returns the admin token when this call generated one (first start of an empty store).
+        Runs under the start lock (ADR 0016): replicas starting at once on an empty store take turns,
+        so one migrates and writes the defaults and the others find them written.
         """
-        migrate.upgrade(self.database.engine)
-        self.writer.run(lambda session: self.documents.bootstrap(session, DEFAULT_DOCUMENTS))
-        token = self.writer.run(self._bootstrap_admin)
-        self.refresher.load()
-        self.engine_service.load_active()
+        with migrate.start_lock(self.database.engine):
+            migrate.upgrade(self.database.engine)
+            self.keys.check_or_record()  # before anything writes: a foreign key refuses the start
+            self.writer.run(lambda session: self.documents.bootstrap(session, DEFAULT_DOCUMENTS))
+            token = self.writer.run(self._bootstrap_admin)
+            self.refresher.load()
+            self.engine_service.load_active()
         return token
 
     def _bootstrap_admin(self, session: Session) -> str | None:
@@ -188,6 +200,24 @@ class Ops:
             return int(megabytes) * 1024 * 1024
         return self.settings.max_json_body_bytes
 
+    def join_fleet(self) -> None:
+        """After start: once this replica hears reloads, it counts as a replica that must answer them."""
+        if not self.changes.wait_listening(JOIN_WAIT_SECONDS):
+            log.warning("not listening for reloads yet; joining the fleet anyway")
+        self.fleet.beat(self.sync.held())
+
+    def fleet_heartbeat(self) -> None:
+        try:
+            self.fleet.beat(self.sync.held())
+        except Exception as exc:  # the store may be away; the next beat tries again
+            log.warning("fleet heartbeat failed: %s", exc)
+
+    def leave_fleet(self) -> None:
+        try:
+            self.fleet.leave()
+        except Exception as exc:  # the store may be away: the TTL then retires this replica
+            log.warning("could not leave the fleet: %s", exc)
+
     def close(self) -> None:
         self.changes.stop()
         self.coordinator.close()
@@ -202,14 +232,16 @@ class Ops:
 def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     clock = clock or SystemClock()
     database = make_database(settings)
-    mac_key = settings.audit_mac_key or read_or_create_secret(settings.home / "audit-mac-key")
+    keys = KeyCheck(database=database, keys=load_keys(settings), clock=clock)
+    mac_key = keys.keys.mac_key
     audit = AuditService(clock=clock, mac_key=mac_key.encode())
     writer = BatchWriter(database, hooks=audit)
     checkpoints = CheckpointService(
         database=database,
         clock=clock,
         mac_key=mac_key.encode(),
-        signing_key=load_or_create_signing_key(settings.home / "audit-signing-key"),
+        signing_key=keys.keys.signing_key,
+        trusted_keys=keys.trusted_signing_keys,
     )
     documents = DocumentService(audit=audit, clock=clock)
     holder = SnapshotHolder()
@@ -217,7 +249,26 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
     metrics = RequestMetrics(window_seconds=settings.metrics_window_seconds)
     sampler = ProcessSampler()
     engines = EngineRegistry(load_engine_types())
-    coordinator = ReloadCoordinator(engines, deadline_seconds=settings.reload_deadline_seconds)
+    # Reload commands and answers between replicas: PostgreSQL NOTIFY where replicas share a store and
+    # listen to it, else this process alone (ADR 0019).
+    notified = settings.change_notifications and not database.is_sqlite
+    bus: Bus = PostgresBus(database.engine, guard=database.guarded) if notified else MemoryBus()
+    if not notified and not database.is_sqlite:
+        log.warning(
+            "TRAINER_OPS_CHANGE_NOTIFICATIONS is off: each replica decides hot reloads alone and hears "
+            "changes only at its poll; keep it on for a fleet (docs/deploy.md)"
+        )
+    fleet = Fleet(database=database, bus=bus, clock=clock, ttl_seconds=settings.instance_ttl_seconds)
+    engines.name_local(fleet.replica_id)
+    if fleet.shared:
+        engines.set_epochs(fleet.next_epoch)
+    coordinator = ReloadCoordinator(
+        engines,
+        bus=bus,
+        replica_id=fleet.replica_id,
+        peers=fleet.peers,
+        deadline_seconds=settings.reload_deadline_seconds,
+    )
 
     def system_reload() -> dict[str, Any]:
         refresher.refresh()
@@ -247,15 +298,21 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         coordinator=coordinator,
         clock=clock,
         system_reload=system_reload,
+        fleet_lock=fleet.lock,
     )
     refresher = SnapshotRefresher(
         database=database, documents=documents, holder=holder, kinds=list(DEFAULT_DOCUMENTS)
     )
-    jwt_secret = settings.jwt_secret or read_or_create_secret(settings.home / "jwt-secret")
+    jwt_secret = keys.keys.jwt_secret
     changes: ChangeListener = NoChangeListener()
-    if settings.change_notifications and not database.is_sqlite:
+    if isinstance(bus, PostgresBus):
         dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        changes = PostgresChangeListener(dsn, refresher.refresh, own=database.backend_pids.__contains__)
+        changes = PostgresChangeListener(
+            dsn,
+            refresher.refresh,
+            own=database.backend_pids.__contains__,
+            channels={RELOAD_CHANNEL: bus.deliver},
+        )
     ops = Ops(
         settings=settings,
         clock=clock,
@@ -322,9 +379,12 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             holder=holder,
             registry=engines,
             broadcaster=Broadcaster(),
-            reply_wait_seconds=settings.reload_deadline_seconds + 1.0,
+            fleet=fleet,
+            participant=coordinator.participant,
         ),
         changes=changes,
+        keys=keys,
+        fleet=fleet,
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -347,7 +407,17 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ops.prepare)
         ops.changes.start()
+        await run_in_threadpool(ops.join_fleet)
         jobs = Periodic()
+
+        async def heartbeat() -> None:
+            await run_in_threadpool(ops.fleet_heartbeat)
+
+        async def orphans() -> None:
+            await run_in_threadpool(ops.engine_service.settle_orphans)
+
+        jobs.every(settings.instance_ttl_seconds / 3, heartbeat)
+        jobs.every(1.0, orphans)
         if settings.snapshot_poll_seconds > 0:
 
             async def refresh() -> None:
@@ -368,8 +438,10 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             yield
         finally:
             await jobs.stop()  # before the store closes: a running job finishes first
+            await run_in_threadpool(ops.leave_fleet)
             await ops.gateway.aclose()
             ops.close()
+            log.info("trainer-ops stopped")  # the ordered shutdown ran to its end
 
     app = FastAPI(
         title="trainer-ops",
@@ -402,6 +474,9 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.releases = ops.releases
     app.state.gateway = ops.gateway
     app.state.sync = ops.sync
+    app.state.refresher = ops.refresher  # reads with minVersion catch up through it
+    # Set when shutdown begins (`serve` on SIGTERM, ADR 0018): /readyz answers 503 from then on.
+    app.state.draining = threading.Event()
     problems.install(app)
     for module in (
         model_config_routes,

@@ -27,8 +27,23 @@ class Settings(BaseSettings):
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
     redis_prefix: str = "trainer-ops"
 
+    # Store timeouts (ADR 0016). No caller waits for the store longer than store_timeout_seconds: a
+    # write answers 503 store.unavailable, a read or /readyz fails, and a store call that gets no answer
+    # for 90 % of it is given up on (its connection closed), so no thread waits forever. The others act
+    # below it, on PostgreSQL: connecting (libpq counts whole seconds, at least 2), and the server's own
+    # statement and lock timeouts. The lock timeout is SQLite's busy_timeout too.
+    store_timeout_seconds: float = Field(3.0, gt=0)
+    store_connect_timeout_seconds: float = Field(2.0, gt=0)
+    store_statement_timeout_seconds: float = Field(2.5, gt=0)
+    store_lock_timeout_seconds: float = Field(2.0, gt=0)
+
     host: str = "127.0.0.1"
     port: int = 8080
+
+    # Graceful shutdown (`serve`, ADR 0018). On SIGTERM /readyz answers 503, the server stops accepting,
+    # streams are told to reconnect, in-flight requests get three quarters of this to finish and the
+    # ordered shutdown the rest: the process has exited after this long at the latest.
+    shutdown_seconds: float = Field(10.0, gt=0)
 
     # Tokens. A bootstrap admin token set here is registered on first start instead of a generated one.
     bootstrap_admin_token: str = ""
@@ -47,8 +62,24 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 1000
     audit_checkpoint_seconds: float = 60.0
 
+    # Keys every replica shares (ADR 0017): the audit MAC key (audit_mac_key above), the checkpoint
+    # signing key (Ed25519, PKCS#8 PEM) and the JWT secret (jwt_secret above), each given as a value or
+    # as the path of a file holding it (a secret store's or a Kubernetes Secret's mount), never both.
+    # Without either, a file under `home`, made on the store's first start. The store records their
+    # fingerprints and a replica with another key refuses to start.
+    audit_mac_key_file: str = ""
+    audit_signing_key: str = ""
+    audit_signing_key_file: str = ""
+    jwt_secret_file: str = ""
+    # Verifier keys (origin+keyid+base64, comma-separated) of retired signing keys. Naming the store's
+    # current one here while giving a new signing key rotates to the new key at start.
+    audit_verify_keys: str = ""
+
     # Hot reload: how long every instance has to ACK before the reload is rolled back.
     reload_deadline_seconds: float = 5.0
+    # The fleet (ADR 0019): a replica, or an engine instance's binding to its user, not seen for this long
+    # no longer counts. Replicas refresh theirs every third of it.
+    instance_ttl_seconds: float = Field(15.0, gt=0)
 
     # AI gateway. Without an upstream URL the built-in offline provider answers (no network).
     upstream_url: str = ""

@@ -3,6 +3,7 @@ and the OpenFeature provider through OpenFeature's own API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,54 @@ def test_openfeature_provider_through_the_openfeature_api(sdk: OpsClient, admin:
         assert client.get_string_value("modelConfig.toneProfile", "") == "professional"
     finally:
         api.clear_providers()
+
+
+class DropsFirstReplies(httpx.BaseTransport):
+    """A load balancer having a bad moment: the first `drops` reload replies get a 503."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.dropped = 0
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/replies") and self.dropped < self.drops:
+            self.dropped += 1
+            return httpx.Response(503, json={"title": "Service unavailable"})
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_reply_that_is_not_taken_is_sent_again_within_the_deadline(
+    server: LiveServer, admin: httpx.Client, token_for: Any
+) -> None:
+    flaky = DropsFirstReplies(drops=2)
+    client = OpsClient(
+        server.url, token=token_for("service", user="engine-2"), instance_id="engine-2", transport=flaky
+    )
+    client.on_reload("missions", lambda ruleset: None)
+    with client.start():
+        assert client.connected.wait(5)
+        ruleset = {"templates": [{"id": "t1", "title": "Greet", "durationDays": 1, "tasks": ["say hi"]}]}
+        assert admin.put("/operator/ops/engines/missions/rulesets/m2", json=ruleset).status_code == 201
+        response = admin.post("/operator/ops/hot-reload", json={"type": "missions", "targetId": "m2"})
+        assert response.status_code == 200, response.text
+        assert flaky.dropped == 2
+        assert "engine-2" in {i["instance"] for i in response.json()["instances"]}
+
+
+def test_close_ends_the_stream_at_once(server: LiveServer, token_for: Any) -> None:
+    client = OpsClient(server.url, token=token_for("service", user="engine-3"), instance_id="engine-3")
+    client.on_reload("missions", lambda ruleset: None)
+    client.start()
+    assert client.connected.wait(5)
+    started = time.monotonic()
+    client.close()
+    assert time.monotonic() - started < 1.0
+    assert server.ops is not None
+    deadline = time.monotonic() + 2
+    while "engine-3" in server.ops.sync.held():
+        assert time.monotonic() < deadline, "the server still holds the closed stream"
+        time.sleep(0.02)

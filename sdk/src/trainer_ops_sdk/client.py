@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,10 @@ class OpsClient:
         instance_id: str | None = None,
         timeout: float = 10.0,
         max_backoff: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`transport` (as in httpx) carries the snapshot requests and reload replies, for a proxy or a
+        test; the stream always uses httpx's default transport."""
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._cache = Path(cache_path) if cache_path else None
@@ -49,9 +53,17 @@ class OpsClient:
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._http = httpx.Client(base_url=self._base, headers=self._headers, timeout=timeout)
+        # The stream's own client while one is open, so that close() can end it from another thread.
+        self._stream: httpx.Response | None = None
+        self._http = httpx.Client(
+            base_url=self._base, headers=self._headers, timeout=timeout, transport=transport
+        )
         self.connected = threading.Event()
         self.source = "none"  # "server" or "cache": where the current snapshot came from
+        # The last thing that went wrong in a reload, restore or reply (also logged at error level).
+        self.last_error: str | None = None
+        # engine -> digest this instance refused: never reported as active (see _handle).
+        self._refused: dict[str, str] = {}
 
     # reading ----------------------------------------------------------------------------------------
     @property
@@ -75,6 +87,34 @@ class OpsClient:
 
     def version(self, kind: str) -> int:
         return self._snapshot.versions.get(kind, 0)
+
+    def refresh(self, min_versions: dict[str, int]) -> Snapshot:
+        """Read your own writes: a snapshot holding at least these versions, e.g. `{"model_config": 7}`
+        after a PATCH answered `ETag: "7"`. The stream brings every change within milliseconds, but not
+        at once: when the local snapshot is older, this asks the server for
+        `/operator/ops/snapshot?minVersion=model_config:7`, which any replica answers at that version
+        or newer, and takes the documents that are newer than the local ones. Kinds: `model_config`,
+        `features`, `limits`. Raises httpx.HTTPStatusError (504 when even the store does not have the
+        version after the server's wait of 3 s) or another httpx.HTTPError."""
+        if all(self._snapshot.versions.get(kind, 0) >= version for kind, version in min_versions.items()):
+            return self._snapshot
+        wanted = ",".join(f"{kind}:{version}" for kind, version in min_versions.items())
+        response = self._http.get("/operator/ops/snapshot", params={"minVersion": wanted})
+        response.raise_for_status()
+        fetched = Snapshot.model_validate(response.json())
+        with self._changed:
+            held = self._snapshot
+            newer = [k for k in DOCUMENT_FIELDS if fetched.versions.get(k, 0) > held.versions.get(k, 0)]
+            if newer:  # copy, change, swap, as for stream events; never an older document
+                updated = held.model_copy(deep=True)
+                for kind in newer:
+                    setattr(updated, DOCUMENT_FIELDS[kind], getattr(fetched, DOCUMENT_FIELDS[kind]))
+                    updated.versions[kind] = fetched.versions[kind]
+                self._snapshot = updated
+                self._changed.notify_all()
+        if newer:
+            self._after_change()
+        return self._snapshot
 
     # wiring -----------------------------------------------------------------------------------------
     def on_reload(self, engine: str, handler: ReloadHandler) -> None:
@@ -112,7 +152,15 @@ class OpsClient:
         return self
 
     def close(self) -> None:
+        """Stop following: the open stream is closed at once (the server then forgets this instance),
+        not at its next event."""
         self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            # Closing the client would not wake the thread blocked reading it; shutting the socket does.
+            with contextlib.suppress(Exception):
+                sock = stream.extensions["network_stream"].get_extra_info("socket")
+                sock.shutdown(socket.SHUT_RDWR)
         self._http.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -149,11 +197,17 @@ class OpsClient:
             client.stream("GET", "/operator/ops/stream", params=params, headers=headers) as response,
         ):
             response.raise_for_status()
-            self.connected.set()
-            for event_id, kind, data in _events(response.iter_lines()):
+            self._stream = response
+            try:
                 if self._stop.is_set():
-                    return
-                self._handle(event_id, kind, data)
+                    return  # close() ran while this stream was opening
+                self.connected.set()
+                for event_id, kind, data in _events(response.iter_lines()):
+                    if self._stop.is_set():
+                        return
+                    self._handle(event_id, kind, data)
+            finally:
+                self._stream = None
 
     def _handle(self, event_id: str, kind: str, data: dict[str, Any]) -> None:
         if kind in ("snapshot", "resync"):
@@ -163,31 +217,86 @@ class OpsClient:
                 self._update(event_id, lambda s: _set_document(s, data))
         elif kind == "ruleset":
             ruleset = Ruleset.model_validate(data)
+            if self._refused.get(ruleset.engine) == ruleset.digest:
+                # Never report as active what this instance's engine refused to run.
+                log.error(
+                    "the server reports %s %s active, but this instance refused it; keeping %s",
+                    ruleset.engine,
+                    ruleset.targetId,
+                    self._held_target(ruleset.engine),
+                )
+                return
             held = self._snapshot.rulesets.get(ruleset.engine)
             if held is None or (held.version, held.targetId) != (ruleset.version, ruleset.targetId):
                 self._update(event_id, lambda s: s.rulesets.__setitem__(ruleset.engine, ruleset))
         elif kind == "reload":
             self._reload(data)
         elif kind == "restore" and data.get("engine"):
-            handler = self._handlers.get(data["engine"])
-            if handler is not None:
-                with contextlib.suppress(Exception):
-                    handler(data["ruleset"])
+            self._restore(event_id, data)
+
+    def _held_target(self, engine: str) -> str | None:
+        held = self._snapshot.rulesets.get(engine)
+        return held.targetId if held else None
+
+    def _restore(self, event_id: str, data: dict[str, Any]) -> None:
+        """A reload was rolled back (or the server put this engine on its active ruleset)."""
+        handler = self._handlers.get(data["engine"])
+        if handler is None:
+            return
+        try:
+            handler(data["ruleset"])
+        except Exception as exc:
+            self.last_error = f"restore of {data['engine']} {data.get('targetId')} failed: {exc}"
+            log.exception("%s", self.last_error)  # the engine is in an unknown state: say so loudly
+            return
+        ruleset = Ruleset.model_validate(data)
+        self._refused.pop(ruleset.engine, None)
+        self._update(event_id, lambda s: s.rulesets.__setitem__(ruleset.engine, ruleset))
 
     def _reload(self, data: dict[str, Any]) -> None:
-        handler = self._handlers.get(data["engine"])
+        engine = data["engine"]
+        handler = self._handlers.get(engine)
         ok, error = True, ""
         if handler is None:
-            ok, error = False, f"no handler for {data['engine']} in {self.instance_id}"
+            ok, error = False, f"no handler for {engine} in {self.instance_id}"
         else:
             try:
                 handler(data["ruleset"])
             except Exception as exc:  # the engine refused the ruleset: NACK with its reason
                 ok, error = False, f"{type(exc).__name__}: {exc}"
-        self._http.post(
-            f"/operator/ops/engines/{data['engine']}/instances/{self.instance_id}/replies",
-            json={"epoch": data["epoch"], "ok": ok, "error": error[:2000]},
-        )
+        if ok:
+            self._refused.pop(engine, None)
+        else:
+            self._refused[engine] = data["digest"]
+            self.last_error = f"refused {engine} {data.get('targetId')}: {error}"
+            log.error("%s", self.last_error)
+        self._answer(data, ok, error)
+
+    def _answer(self, data: dict[str, Any], ok: bool, error: str) -> None:
+        """POST the ACK or NACK, to whichever replica the load balancer picks, until one takes it or
+        the reload's deadline passes. A refusal (401, 403, 422) is final and logged."""
+        deadline = time.monotonic() + data.get("deadlineMs", 5000) / 1000
+        url = f"/operator/ops/engines/{data['engine']}/instances/{self.instance_id}/replies"
+        body = {"epoch": data["epoch"], "ok": ok, "error": error[:2000]}
+        delay = 0.05
+        while True:
+            problem = ""
+            try:
+                response = self._http.post(url, json=body)
+                if response.status_code < 300:
+                    return
+                problem = f"{response.status_code} {response.text[:200]}"
+                if response.status_code in (400, 401, 403, 422):
+                    break
+            except httpx.HTTPError as exc:
+                problem = str(exc)
+            if time.monotonic() + delay > deadline or self._stop.is_set():
+                break
+            log.warning("reply to reload %s not taken (%s); retrying", data["epoch"], problem)
+            self._stop.wait(delay)
+            delay = min(delay * 2, 0.5)
+        self.last_error = f"reply to reload {data['epoch']} of {data['engine']} was not taken: {problem}"
+        log.error("%s", self.last_error)
 
     # state ------------------------------------------------------------------------------------------
     def _install(self, snapshot: Snapshot, *, source: str) -> None:

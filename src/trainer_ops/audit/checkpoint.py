@@ -14,15 +14,14 @@ The signature covers every line above the blank line. A verifier needs only the 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from trainer_ops.infra.secrets import write_private
 
 ORIGIN = "trainer-ops/audit"
 _ALG_ED25519 = b"\x01"
@@ -59,28 +58,35 @@ def public_key_text(public: Ed25519PublicKey) -> str:
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
+    """The key in a verifier key `origin+keyid+base64(alg||key)` (Go's signed-note format).
+
+    The origin and the key id never contain `+`, but standard base64 does: the text is split at its
+    first two `+` only. Raises CheckpointError saying what is wrong."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise CheckpointError(
+            f"not a verifier key: expected origin+keyid+key, got {len(parts)} part(s) separated by '+'"
+        )
+    origin, kid, encoded = parts
+    if origin != ORIGIN:
+        raise CheckpointError(f"not a verifier key of this log: origin {origin!r}, expected {ORIGIN!r}")
+    if len(kid) != 8 or any(c not in "0123456789abcdef" for c in kid):
+        raise CheckpointError(f"not a verifier key: key id {kid!r} is not 8 lowercase hex digits")
     try:
-        _origin, _kid, encoded = text.strip().rsplit("+", 2)
-        raw = base64.b64decode(encoded)
-        if raw[:1] != _ALG_ED25519:
-            raise ValueError("not an Ed25519 key")
-        return Ed25519PublicKey.from_public_bytes(raw[1:])
-    except (ValueError, IndexError) as exc:
-        raise CheckpointError(f"not a verifier key: {exc}") from None
-
-
-def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise CheckpointError(f"{path} is not an Ed25519 private key")
-        return key
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_private(path, pem.decode())
-    return key
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise CheckpointError("not a verifier key: the key data is not standard base64") from None
+    if raw[:1] != _ALG_ED25519:
+        found = f"0x{raw[0]:02x}" if raw else "nothing"
+        raise CheckpointError(f"not a verifier key: algorithm byte {found}, expected 0x01 (Ed25519)")
+    if len(raw) != 1 + 32:
+        raise CheckpointError(f"not a verifier key: an Ed25519 key has 32 bytes, this one {len(raw) - 1}")
+    public = Ed25519PublicKey.from_public_bytes(raw[1:])
+    if key_id(public).hex() != kid:
+        raise CheckpointError(
+            f"not a verifier key: key id {kid} does not match the key ({key_id(public).hex()})"
+        )
+    return public
 
 
 def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> Checkpoint:
@@ -91,8 +97,12 @@ def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> Checkpoint:
     return Checkpoint(checkpoint.size, checkpoint.root, checkpoint.chain, checkpoint.ts_ms, note)
 
 
-def parse_and_verify(note: str, public: Ed25519PublicKey) -> Checkpoint:
-    """Parse a signed note and check its signature; raises CheckpointError on any mismatch."""
+def parse_and_verify(
+    note: str, public: Ed25519PublicKey, *, also: Sequence[Ed25519PublicKey] = ()
+) -> Checkpoint:
+    """Parse a signed note and check its signature by `public`, or by one of the keys in `also` (retired
+    signing keys, ADR 0017), chosen by the key id in the signature line. Raises CheckpointError on any
+    mismatch."""
     body, sep, signatures = note.partition("\n\n")
     if not sep:
         raise CheckpointError("no signature block (expected a blank line after the body)")
@@ -111,7 +121,7 @@ def parse_and_verify(note: str, public: Ed25519PublicKey) -> Checkpoint:
         )
     except ValueError as exc:
         raise CheckpointError(f"malformed checkpoint body: {exc}") from None
-    wanted = key_id(public)
+    trusted = {key_id(key): key for key in (*also, public)}
     for line in signatures.splitlines():
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != ORIGIN:
@@ -120,10 +130,11 @@ def parse_and_verify(note: str, public: Ed25519PublicKey) -> Checkpoint:
             raw = base64.b64decode(parts[2], validate=True)
         except ValueError:
             continue
-        if raw[:4] != wanted:
+        signer = trusted.get(raw[:4])
+        if signer is None:
             continue
         try:
-            public.verify(raw[4:], body.encode())
+            signer.verify(raw[4:], body.encode())
         except InvalidSignature:
             raise CheckpointError("the checkpoint's signature does not verify (forged or edited)") from None
         return checkpoint

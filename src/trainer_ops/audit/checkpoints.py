@@ -4,13 +4,14 @@ verify the whole log, prove that an entry is in a checkpoint."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from trainer_ops.audit.checkpoint import (
     Checkpoint,
@@ -57,6 +58,7 @@ class CheckpointService:
         mac_key: bytes,
         signing_key: Ed25519PrivateKey,
         store: AuditStore | None = None,
+        trusted_keys: Callable[[Session], Sequence[Ed25519PublicKey]] | None = None,
     ) -> None:
         self._db = database
         self._clock = clock
@@ -64,6 +66,9 @@ class CheckpointService:
         self._signing_key = signing_key
         self.public_key: Ed25519PublicKey = signing_key.public_key()
         self._store = store or AuditStore()
+        # The keys a checkpoint may be signed by, read in the caller's session: this log's key and the
+        # retired ones that still count (ADR 0017). Default: this log's key alone.
+        self._trusted_keys = trusted_keys or (lambda _session: [self.public_key])
         self.last_made_at = time.monotonic()
         # Roots of the log's complete 256-leaf tiles, filled by the first proof: later proofs read
         # at most two tiles' leaves instead of the whole log.
@@ -76,11 +81,12 @@ class CheckpointService:
     def latest(self) -> Checkpoint | None:
         with self._db.read() as session:
             row = self._store.latest_checkpoint(session)
-        return self._verified(row) if row is not None else None
+            trusted = self._trusted_keys(session)
+        return self._verified(row, trusted) if row is not None else None
 
-    def _verified(self, row: AuditCheckpointRow) -> Checkpoint:
+    def _verified(self, row: AuditCheckpointRow, trusted: Sequence[Ed25519PublicKey]) -> Checkpoint:
         try:
-            return parse_and_verify(row.note, self.public_key)
+            return parse_and_verify(row.note, self.public_key, also=trusted)
         except CheckpointError as exc:
             raise Conflict(
                 "audit.tampered",
@@ -92,11 +98,12 @@ class CheckpointService:
         one. Refuses (409) to sign a log that does not verify."""
         with self._db.read() as session:
             row = self._store.latest_checkpoint(session)
-            state = self._state_after(row)
+            trusted = self._trusted_keys(session)
+            state = self._state_after(row, trusted)
             rows = list(self._store.scan(session, after_seq=state.size))
         if not rows and row is not None:
             self.last_made_at = time.monotonic()
-            return self._verified(row)
+            return self._verified(row, trusted)
         bad = check_entries(rows, mac_key=self._mac_key, state=state)
         if bad is not None:
             seq, reason = bad
@@ -143,15 +150,16 @@ class CheckpointService:
         """Verify the whole log against every checkpoint in the store and the notes in `extra`."""
         checkpoints: list[Checkpoint] = []
         with self._db.read() as session:
+            trusted = self._trusted_keys(session)
             rows = self._store.checkpoints(session)
             for row in rows:
                 try:
-                    checkpoints.append(parse_and_verify(row.note, self.public_key))
+                    checkpoints.append(parse_and_verify(row.note, self.public_key, also=trusted))
                 except CheckpointError as exc:
                     return Verdict(TAMPERED, reason=f"stored checkpoint at size {row.size}: {exc}")
             for number, note in enumerate(extra or [], 1):
                 try:
-                    checkpoints.append(parse_and_verify(note, self.public_key))
+                    checkpoints.append(parse_and_verify(note, self.public_key, also=trusted))
                 except CheckpointError as exc:
                     return Verdict(TAMPERED, reason=f"checkpoint file {number}: {exc}")
             return verify(
@@ -192,10 +200,10 @@ class CheckpointService:
                     "run `trainer-ops audit verify`",
                 ) from None
 
-    def _state_after(self, row: AuditCheckpointRow | None) -> ChainState:
+    def _state_after(self, row: AuditCheckpointRow | None, trusted: Sequence[Ed25519PublicKey]) -> ChainState:
         if row is None:
             return ChainState()
-        checkpoint = self._verified(row)
+        checkpoint = self._verified(row, trusted)
         frontier = Frontier.from_hex(row.size, orjson.loads(row.frontier))
         if frontier.root() != checkpoint.root:
             raise Conflict(

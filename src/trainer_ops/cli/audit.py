@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from trainer_ops.app import build_ops
+from trainer_ops.audit.keys.sources import missing as missing_keys
+from trainer_ops.audit.keys.types import MAC, KeysRefused
 from trainer_ops.audit.service import AuditQuery
 from trainer_ops.audit.verify import UNVERIFIABLE, Verdict
 from trainer_ops.config import Settings
@@ -24,12 +26,11 @@ err = Console(stderr=True)
 
 def _missing_keys(settings: Settings) -> list[str]:
     """Verification must never create keys: a new key would make a good log look forged."""
-    missing = []
-    if not settings.audit_mac_key and not (settings.home / "audit-mac-key").exists():
-        missing.append(f"the MAC key ({settings.home / 'audit-mac-key'} or TRAINER_OPS_AUDIT_MAC_KEY)")
-    if not (settings.home / "audit-signing-key").exists():
-        missing.append(f"the checkpoint signing key ({settings.home / 'audit-signing-key'})")
-    return missing
+    return [
+        f"the {key.kind.label} ({key.kind.env}, {key.kind.env}_FILE or {key.new_file[0]})"
+        for key in missing_keys(settings)
+        if key.new_file is not None
+    ]
 
 
 @audit_app.command("verify")
@@ -53,6 +54,12 @@ def verify(
             _report(Verdict(UNVERIFIABLE, reason=f"cannot read checkpoint {path}: {exc}"), as_json)
             raise typer.Exit(2) from None
     ops = build_ops(settings)
+    try:
+        ops.keys.check(MAC)  # another MAC key would call every entry forged
+    except KeysRefused as refused:
+        ops.close()
+        _report(Verdict(UNVERIFIABLE, reason=refused.message), as_json)
+        raise typer.Exit(2) from None
     try:
         total = ops.checkpoints.size()
         with Progress(
@@ -101,7 +108,10 @@ def checkpoint(
         raise typer.Exit(2)
     ops = build_ops(settings)
     try:
+        ops.keys.check()  # never sign with a key that is not the store's
         made = ops.checkpoints.make()
+    except KeysRefused:
+        raise  # reported by the root command group, exit 2
     except TrainerOpsError as error:
         err.print(f"[red]error:[/red] {error.message}")
         raise typer.Exit(1) from None

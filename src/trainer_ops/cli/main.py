@@ -11,16 +11,22 @@ from trainer_ops.access.types import Role
 from trainer_ops.app import build_ops, create_app
 from trainer_ops.audit.types import Actor
 from trainer_ops.cli.audit import audit_app
+from trainer_ops.cli.keys import RefusesForKeys, keys_app
 from trainer_ops.config import Settings
 from trainer_ops.db import migrate
 from trainer_ops.errors import TrainerOpsError
 
-app = typer.Typer(help="trainer-ops: the System Operations layer of Retail AI Trainer.", no_args_is_help=True)
+app = typer.Typer(
+    help="trainer-ops: the System Operations layer of Retail AI Trainer.",
+    no_args_is_help=True,
+    cls=RefusesForKeys,
+)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
@@ -37,8 +43,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
 ) -> None:
-    """Migrate the store, then serve the API (127.0.0.1:8080 by default)."""
-    import uvicorn
+    """Migrate the store, then serve the API (127.0.0.1:8080 by default).
+
+    SIGTERM drains: /readyz answers 503, streams are told to reconnect, in-flight requests finish, and
+    the process exits within TRAINER_OPS_SHUTDOWN_SECONDS."""
+    from trainer_ops.cli import draining  # uvicorn is imported only to serve
 
     settings = Settings()
     host = host or settings.host
@@ -63,15 +72,14 @@ def serve(
         f'  curl -s -H "Authorization: Bearer {shown}" {base}/operator/ops/model-config', soft_wrap=True
     )
     out.print(f"API reference: {base}/docs")
-    uvicorn.run(
-        create_app(settings, ops=ops),
+    web = create_app(settings, ops=ops)
+    draining.serve(
+        web,
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
-        loop="uvloop",
-        http="httptools",
+        draining=web.state.draining,
+        close_streams=ops.sync.broadcaster.close,
+        shutdown_seconds=settings.shutdown_seconds,
     )
 
 
@@ -94,7 +102,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] 
     """Apply the migrations up to REVISION (default: the newest)."""
     ops = build_ops(Settings())
     try:
-        migrate.upgrade(ops.database.engine, revision)
+        # The lock replicas take at start (ADR 0016): an upgrade never runs beside a starting replica's.
+        with migrate.start_lock(ops.database.engine):
+            migrate.upgrade(ops.database.engine, revision)
     finally:
         ops.close()
     out.print(f"store upgraded to {revision}")
@@ -122,8 +132,8 @@ def token_create(
 ) -> None:
     """Create an API token and print it (only its hash is stored)."""
     ops = build_ops(Settings())
-    ops.prepare()
     try:
+        ops.prepare()
         new = ops.write(
             lambda session: ops.tokens.create(
                 session,
@@ -150,23 +160,26 @@ def token_list() -> None:
     from rich.table import Table
 
     ops = build_ops(Settings())
-    ops.prepare()
     table = Table("id", "prefix", "user", "role", "scope", "state")
-    with ops.database.read() as session:
-        for row in ops.tokens.list_tokens(session):
-            scope = " ".join(
-                f"{k}={v}"
-                for k, v in (("region", row.region), ("country", row.country), ("branch", row.branch))
-                if v
-            )
-            table.add_row(
-                str(row.id),
-                row.prefix,
-                row.user_id,
-                row.role,
-                scope,
-                "revoked" if row.revoked_at_ms else "active",
-            )
+    try:
+        ops.prepare()
+        with ops.database.read() as session:
+            for row in ops.tokens.list_tokens(session):
+                scope = " ".join(
+                    f"{k}={v}"
+                    for k, v in (("region", row.region), ("country", row.country), ("branch", row.branch))
+                    if v
+                )
+                table.add_row(
+                    str(row.id),
+                    row.prefix,
+                    row.user_id,
+                    row.role,
+                    scope,
+                    "revoked" if row.revoked_at_ms else "active",
+                )
+    finally:
+        ops.close()
     out.print(table)
 
 
@@ -174,8 +187,8 @@ def token_list() -> None:
 def token_revoke(token_id: Annotated[int, typer.Argument(help="the id shown by `token list`")]) -> None:
     """Revoke a token; servers stop accepting it within TRAINER_OPS_TOKEN_CACHE_SECONDS."""
     ops = build_ops(Settings())
-    ops.prepare()
     try:
+        ops.prepare()
         ops.write(lambda session: ops.tokens.revoke(session, actor=CLI_ACTOR, token_id=token_id))
     except TrainerOpsError as error:
         _fail(error)

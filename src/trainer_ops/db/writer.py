@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from trainer_ops.db.engine import Database
+from trainer_ops.db.engine import Database, is_store_failure, store_unavailable
 from trainer_ops.errors import Unavailable
 
 T = TypeVar("T")
@@ -116,17 +116,36 @@ class BatchWriter:
         self.units = 0
 
     def run(self, unit: Callable[[Session], T]) -> T:
-        """Run `unit` in the next batch and return its result once the batch is committed."""
+        """Run `unit` in the next batch and return its result once the batch is committed. Waits at
+        most the store timeout (ADR 0016), then raises 503 store.unavailable: a unit not started by
+        then never runs; one already running may still commit."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("a unit of work may not wait for another one")
         future: Future[T] = Future()
         with self._lock:
             self._enqueue(unit, future, waiting=True)
         try:
-            return future.result()
+            return self._wait(future)
+        except Exception as exc:
+            if is_store_failure(exc):
+                raise store_unavailable() from exc
+            raise
         finally:
             with self._lock:
                 self._callers -= 1
+
+    def _wait(self, future: Future[T]) -> T:
+        try:
+            return future.result(timeout=self._db.timeout_seconds)
+        except TimeoutError:
+            within = f"the store did not answer within {self._db.timeout_seconds:g} s"
+            if future.cancel():  # still queued: the writer skips it
+                raise store_unavailable(f"{within}; the change was not made, retry shortly") from None
+            if not future.done():
+                raise store_unavailable(
+                    f"{within}; the change may have been made: read it back before retrying"
+                ) from None
+            return future.result()  # it ended meanwhile, or the unit itself raised TimeoutError
 
     def submit(self, unit: Callable[[Session], Any]) -> Future[Any]:
         """Queue `unit` for the next batch without waiting (for records whose caller must not wait,
@@ -159,9 +178,13 @@ class BatchWriter:
                 for unit, future, _waiting in batch:
                     outcomes.append((future, True, unit(session)))
                 self._hooks.flush(session)
-            except Exception:
-                transaction.rollback()
-                self._hooks.abort()
+            except Exception as exc:
+                try:
+                    transaction.rollback()
+                finally:
+                    self._hooks.abort()
+                if is_store_failure(exc):
+                    raise  # the store failed, not a unit: running the units again cannot help
                 return None
             transaction.commit()
         return outcomes
@@ -259,6 +282,16 @@ class BatchWriter:
         return batch, False
 
     def _run_batch(self, batch: list[Item], held: _Held) -> None:
+        # Callers that stopped waiting before their unit started have cancelled it: skip those.
+        batch = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if not batch:
+            return
+        # Every store call of the batch gives up after the store timeout without an answer, so the
+        # thread never hangs on a frozen store (ADR 0016).
+        with self._db.bounded():
+            self._run_bounded(batch, held)
+
+    def _run_bounded(self, batch: list[Item], held: _Held) -> None:
         try:
             outcomes = self._optimistic(batch, held)
             if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint

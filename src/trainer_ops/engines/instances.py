@@ -4,8 +4,9 @@ A reload is a `Command` (engine, ruleset id, digest, version, the ruleset, an ep
 builds the new state off to the side, swaps one reference and ACKs, or NACKs with the error. On any NACK
 or timeout the coordinator sends every instance the previous command with a newer epoch; an instance
 drops any command older than the newest epoch it has seen, so a late ACK can never win over a rollback.
-The in-process `LocalInstance` is one kind; instances in other processes (SDK clients, other replicas)
-implement the same two calls over the wire.
+The in-process `LocalInstance` is one kind (`Instance`: it answers `apply` itself). An SDK client is a
+`ForwardedInstance`: it is sent the command over its stream and answers later, at whichever replica its
+reply reaches, over the reload bus (engines/reload.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from trainer_ops.engines.types import EngineType, Loaded, Reply
 from trainer_ops.engines.validation import ruleset_errors
@@ -39,6 +40,27 @@ class Instance(Protocol):
     def restore(self, command: Command | None) -> None:
         """Go back to `command` (the previous ruleset; None: nothing loaded)."""
         ...
+
+
+@runtime_checkable
+class ForwardedInstance(Protocol):
+    instance_id: str
+
+    def send(self, command: Command, *, deadline_seconds: float) -> None:
+        """Hand `command` to the instance; its ACK or NACK arrives on the reload bus."""
+        ...
+
+    def restore(self, command: Command | None) -> None: ...
+
+    def holds(self, command: Command) -> bool:
+        """Was this instance sent `command`'s ruleset (same digest and version) last?"""
+        ...
+
+
+def holds(instance: Instance | ForwardedInstance, command: Command) -> bool:
+    """Does `instance` already run `command`'s ruleset? Then installing it again would only repeat work."""
+    check = getattr(instance, "holds", None)
+    return bool(check(command)) if check is not None else False
 
 
 class LocalInstance:
@@ -87,6 +109,10 @@ class LocalInstance:
             self._epoch = command.epoch
             self.current = loaded  # the swap: one reference assignment
         return Reply(self.instance_id, True, "", (time.perf_counter() - started) * 1000)
+
+    def holds(self, command: Command) -> bool:
+        current = self.current
+        return current is not None and (current.digest, current.version) == (command.digest, command.version)
 
     def restore(self, command: Command | None) -> None:
         with self._lock:

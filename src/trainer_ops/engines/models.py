@@ -47,3 +47,26 @@ class ActivationRow(Base):
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("engine", "version", name="uq_engine_activations_version"),)
+
+
+class ReplicaRow(Base):
+    """A running replica, kept fresh by its heartbeat (migration 0006)."""
+
+    __tablename__ = "fleet_replicas"
+
+    replica_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at_ms: Mapped[int] = mapped_column(BigInteger)
+    seen_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class InstanceRow(Base):
+    """An SDK engine instance: bound to the user who first attached it, held by one replica's stream."""
+
+    __tablename__ = "engine_instances"
+
+    instance_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    engines: Mapped[str] = mapped_column(String(512))
+    replica_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attached_at_ms: Mapped[int] = mapped_column(BigInteger)
+    seen_at_ms: Mapped[int] = mapped_column(BigInteger)

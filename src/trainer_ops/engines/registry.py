@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trainer_ops.engines.instances import Command, Instance, LocalInstance
+from trainer_ops.engines.instances import Command, ForwardedInstance, Instance, LocalInstance
 from trainer_ops.engines.types import EngineType, Loaded
 
 DEGRADED_AFTER_ROLLBACK_SECONDS = 15 * 60
@@ -23,7 +23,7 @@ DEGRADED_AFTER_ROLLBACK_SECONDS = 15 * 60
 class EngineSlot:
     engine: EngineType
     local: LocalInstance
-    others: list[Instance] = field(default_factory=list)
+    others: list[Instance | ForwardedInstance] = field(default_factory=list)
     # The command every instance runs now (None: nothing loaded yet).
     active: Command | None = None
     applied_at: float | None = None
@@ -31,7 +31,7 @@ class EngineSlot:
     last_rollback_reason: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def instances(self) -> list[Instance]:
+    def instances(self) -> list[Instance | ForwardedInstance]:
         return [self.local, *self.others]
 
     def status(self, now: float) -> str:
@@ -49,7 +49,9 @@ class EngineRegistry:
         self.types = types
         host = f"{os.uname().nodename}:{os.getpid()}"
         self._slots = {name: EngineSlot(t, LocalInstance(t, f"{host}/{name}")) for name, t in types.items()}
-        self._epochs = itertools.count(1)
+        # Reload epochs: a counter here; fleet-wide (PostgreSQL's sequence) once set_epochs is called.
+        counter = itertools.count(1)
+        self._epochs: Callable[[], int] = lambda: next(counter)
         # listener(engine, command now active) after every change of an engine's active ruleset.
         self.listeners: list[Callable[[str, Command | None], None]] = []
 
@@ -65,13 +67,21 @@ class EngineRegistry:
         return self._slots[engine]
 
     def next_epoch(self) -> int:
-        return next(self._epochs)
+        return self._epochs()
+
+    def set_epochs(self, source: Callable[[], int]) -> None:
+        self._epochs = source
+
+    def name_local(self, replica_id: str) -> None:
+        """Name this process's instances after its replica, as the fleet knows it."""
+        for name, slot in self._slots.items():
+            slot.local.instance_id = f"{replica_id}/{name}"
 
     def current(self, engine: str) -> Loaded | None:
         """What requests of this process read: one reference, one whole ruleset."""
         return self._slots[engine].local.current
 
-    def add_instance(self, engine: str, instance: Instance) -> None:
+    def add_instance(self, engine: str, instance: Instance | ForwardedInstance) -> None:
         self._slots[engine].others.append(instance)
 
     def remove_instance(self, engine: str, instance_id: str) -> None:

@@ -1,15 +1,30 @@
-"""The reload coordinator: send a command to every instance of some engines, wait for every ACK within
-the deadline, and on any NACK or timeout put every instance of every engine back where it was."""
+"""The reload coordinator: send a command to every instance of some engines on every replica, wait for
+every ACK within the deadline, and on any NACK or timeout put every instance everywhere back.
+
+The commands, the rollback and every answer travel on the reload bus (infra/bus.py), so the same code
+runs one process or a fleet (ADR 0019):
+1. `apply` publishes the commands. Each replica's `ReloadParticipant` (engines/participant.py) answers
+   `joined` with the instances it has for the engine, applies the command on its in-process instances
+   and forwards it to the SDK instances on its streams.
+2. Every instance's ACK or NACK arrives as a `reply`: in-process ones from their replica, SDK ones from
+   whichever replica their POST reached.
+3. The round is settled when every live replica has joined and every instance it named has answered, or
+   at the first NACK, or at the deadline. A replica that never joined counts as a NACK.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from trainer_ops.engines.instances import Command
+from trainer_ops.engines.participant import ReloadParticipant, command_message
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.types import Reply
+from trainer_ops.infra.bus import Bus, Message
 
 
 @dataclass
@@ -25,46 +40,153 @@ class Outcome:
         return "; ".join(f"{r.instance_id}: {r.error}" for r in self.failing())
 
 
+class Round:
+    """One reload's answers as they arrive, per engine: who joined, which instances, what they said."""
+
+    def __init__(self, commands: dict[str, Command], replicas: set[str]) -> None:
+        self.started = time.perf_counter()
+        self.expected = set(replicas)
+        self.joined: dict[str, set[str]] = {engine: set() for engine in commands}
+        self.members: dict[str, list[str]] = {engine: [] for engine in commands}
+        self.replies: dict[str, dict[str, Reply]] = {engine: {} for engine in commands}
+        self._changed = threading.Condition()
+
+    def join(self, engine: str, replica: str, instances: list[str]) -> None:
+        with self._changed:
+            self.joined[engine].add(replica)
+            self.members[engine].extend(i for i in instances if i not in self.members[engine])
+            self._changed.notify_all()
+
+    def answer(self, engine: str, reply: Reply) -> None:
+        with self._changed:
+            if reply.instance_id not in self.replies[engine]:  # a retried POST repeats the first answer
+                if not reply.duration_ms:
+                    reply = Reply(reply.instance_id, reply.ok, reply.error, self._elapsed_ms())
+                self.replies[engine][reply.instance_id] = reply
+            self._changed.notify_all()
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def _settled(self) -> bool:
+        if any(not r.ok for replies in self.replies.values() for r in replies.values()):
+            return True  # one NACK decides: no need to wait for the others
+        return all(
+            self.expected <= self.joined[engine]
+            and all(m in self.replies[engine] for m in self.members[engine])
+            for engine in self.joined
+        )
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while not self._settled():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(left)
+
+    def outcome(self, deadline_seconds: float) -> Outcome:
+        """Every answer; the silent ones count as failures only when no NACK decided the round first
+        (then they were merely not waited for)."""
+        late = f"no answer within {deadline_seconds:g} s"
+        outcome = Outcome(applied=True)
+        with self._changed:
+            nacked = any(not r.ok for replies in self.replies.values() for r in replies.values())
+            for engine, members in self.members.items():
+                answered = self.replies[engine]
+                replies = [answered[m] for m in members if m in answered]
+                replies += [r for i, r in answered.items() if i not in members]
+                if not nacked:
+                    replies += [Reply(m, False, late) for m in members if m not in answered]
+                    replies += [
+                        Reply(replica, False, f"replica did not answer within {deadline_seconds:g} s")
+                        for replica in sorted(self.expected - self.joined[engine])
+                    ]
+                outcome.replies[engine] = replies
+                outcome.applied = outcome.applied and not nacked and all(r.ok for r in replies)
+        return outcome
+
+
 class ReloadCoordinator:
-    def __init__(self, registry: EngineRegistry, *, deadline_seconds: float = 5.0, workers: int = 16) -> None:
+    def __init__(
+        self,
+        registry: EngineRegistry,
+        *,
+        bus: Bus,
+        replica_id: str,
+        peers: Callable[[], set[str]] = lambda: set(),
+        deadline_seconds: float = 5.0,
+        workers: int = 16,
+    ) -> None:
         self._registry = registry
+        self._bus = bus
+        self._replica_id = replica_id
+        self._peers = peers
         self.deadline_seconds = deadline_seconds
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trainer-ops-reload")
+        self._rounds: dict[int, tuple[str, Round]] = {}
+        self._lock = threading.Lock()
+        self.participant = ReloadParticipant(
+            registry, bus=bus, replica_id=replica_id, deadline_seconds=deadline_seconds, workers=workers
+        )
+        bus.subscribe(self._on_message)
 
     def apply(self, commands: dict[str, Command]) -> Outcome:
         """Apply every engine's command on all its instances; all ACK, or all go back (all or none)."""
-        started = time.perf_counter()
         previous = {engine: self._registry.slot(engine).active for engine in commands}
-        sent: list[tuple[str, str, Future[Reply]]] = []
-        for engine, command in commands.items():
-            for instance in self._registry.slot(engine).instances():
-                sent.append((engine, instance.instance_id, self._pool.submit(instance.apply, command)))
-        done, _ = wait([future for _, _, future in sent], timeout=self.deadline_seconds)
-        outcome = Outcome(applied=True)
-        for engine, instance_id, future in sent:
-            if future in done:
-                reply = future.result()
-            else:
-                reply = Reply(instance_id, False, f"no answer within {self.deadline_seconds:g} s")
-            outcome.replies.setdefault(engine, []).append(reply)
-            outcome.applied = outcome.applied and reply.ok
+        if not commands:
+            return Outcome(applied=True)
+        round_ = Round(commands, self._peers() | {self._replica_id})
+        with self._lock:
+            for engine, command in commands.items():
+                self._rounds[command.epoch] = (engine, round_)
+        try:
+            self._bus.publish(
+                {
+                    "op": "apply",
+                    "from": self._replica_id,
+                    "seconds": self.deadline_seconds,
+                    "commands": [command_message(c) for c in commands.values()],
+                }
+            )
+            round_.wait(self.deadline_seconds)
+        finally:
+            with self._lock:
+                for command in commands.values():
+                    self._rounds.pop(command.epoch, None)
+        outcome = round_.outcome(self.deadline_seconds)
         if outcome.applied:
             for engine, command in commands.items():
                 slot = self._registry.slot(engine)
                 slot.active, slot.applied_at = command, time.time()
+                self.participant.settle(engine)
                 self._registry.notify(engine)
         else:
             self._roll_back(previous, outcome)
-        outcome.duration_ms = (time.perf_counter() - started) * 1000
+        outcome.duration_ms = (time.perf_counter() - round_.started) * 1000
         return outcome
+
+    def _on_message(self, message: Message) -> None:
+        op = message.get("op")
+        if op not in ("joined", "reply"):
+            return
+        with self._lock:
+            found = self._rounds.get(int(message.get("epoch", -1)))
+        if found is None:
+            return  # another replica coordinates that reload, or it is over
+        engine, round_ = found
+        if op == "joined":
+            round_.join(engine, str(message["replica"]), [str(i) for i in message.get("instances", [])])
+        else:
+            round_.answer(engine, _reply(message))
 
     def _roll_back(self, previous: dict[str, Command | None], outcome: Outcome) -> None:
         now = time.time()
+        restores: dict[str, Command | None] = {}
         for engine, command in previous.items():
-            restore = None
-            if command is not None:
-                # A newer epoch than the failed command: a late ACK can no longer take over.
-                restore = Command(
+            # A newer epoch than the failed command: a late ACK can no longer take over.
+            restores[engine] = (
+                Command(
                     command.engine,
                     command.target_id,
                     command.digest,
@@ -72,13 +194,32 @@ class ReloadCoordinator:
                     command.ruleset,
                     self._registry.next_epoch(),
                 )
+                if command is not None
+                else None
+            )
+        # This replica at once, before the caller is answered; the others from the bus.
+        self.participant.restore_here(restores)
+        for engine, restore in restores.items():
             slot = self._registry.slot(engine)
-            for instance in slot.instances():
-                instance.restore(restore)
             slot.active = restore
             slot.last_rollback_at = now
             slot.last_rollback_reason = outcome.reason()
             self._registry.notify(engine)
+        self._bus.publish(
+            {
+                "op": "restore",
+                "from": self._replica_id,
+                "commands": [
+                    command_message(c) if c is not None else {"engine": e, "none": True}
+                    for e, c in restores.items()
+                ],
+            }
+        )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.participant.close()
+
+
+def _reply(message: Message) -> Reply:
+    ms: Any = message.get("ms") or 0.0
+    return Reply(str(message["instance"]), bool(message["ok"]), str(message.get("error", "")), float(ms))

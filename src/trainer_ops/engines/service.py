@@ -1,68 +1,37 @@
-"""Engine use cases: store rulesets (immutable, content-addressed), load the active ones at start, hot
-reload with automatic rollback, and all-or-none activation of several engines (release rollback)."""
+"""Engine use cases: hot reload with rollback, all-or-none activation (release rollback), the overview."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from typing import Any
 
-import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Principal
 from trainer_ops.audit.service import AuditService
-from trainer_ops.audit.types import SYSTEM_ACTOR, Action, Actor, canonical
+from trainer_ops.audit.types import Action, Actor
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
+from trainer_ops.engines.activations import Activations
 from trainer_ops.engines.instances import Command
-from trainer_ops.engines.models import ActivationRow, RulesetBlobRow, RulesetRow
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import Outcome, ReloadCoordinator
+from trainer_ops.engines.rulesets import RulesetLibrary, StoredRuleset
 from trainer_ops.engines.store import RulesetStore
 from trainer_ops.engines.types import SYSTEM, canonical_engine
 from trainer_ops.engines.validation import ruleset_errors
-from trainer_ops.errors import BadRequest, Conflict, Invalid, NotFound
+from trainer_ops.errors import Conflict, Invalid
 from trainer_ops.infra.clock import Clock
-
-TARGET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-INITIAL = "initial"
-RULESET_CACHE_SIZE = 64
-
-
-@dataclass(frozen=True)
-class StoredRuleset:
-    engine: str
-    target_id: str
-    digest: str
-    size_bytes: int
-    created_at_ms: int
-    created_by: str
-    ruleset: dict[str, Any] | None = None
-
-    def as_json(self, *, active: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": self.engine,
-            "targetId": self.target_id,
-            "digest": self.digest,
-            "sizeBytes": self.size_bytes,
-            "createdAt": self.created_at_ms // 1000,
-            "createdBy": self.created_by,
-            "active": self.target_id == active,
-        }
-        if self.ruleset is not None:
-            out["ruleset"] = self.ruleset
-        return out
 
 
 class EngineService:
+    """What routes and releases call. Storing and reading rulesets lives in `RulesetLibrary`, following
+    the store's activations in `Activations`; this class decides reloads and delegates the rest."""
+
     def __init__(
         self,
         *,
@@ -74,6 +43,7 @@ class EngineService:
         clock: Clock,
         system_reload: Callable[[], dict[str, Any]],
         store: RulesetStore | None = None,
+        fleet_lock: Callable[[list[str]], AbstractContextManager[None]] | None = None,
     ) -> None:
         self._db = database
         self._writer = writer
@@ -82,10 +52,22 @@ class EngineService:
         self._coordinator = coordinator
         self._clock = clock
         self._system_reload = system_reload
-        self._store = store or RulesetStore()
-        # Rulesets never change once stored: keep the recently used ones parsed.
-        self._cache: OrderedDict[tuple[str, str], StoredRuleset] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        store = store or RulesetStore()
+        self._rulesets = RulesetLibrary(
+            database=database, writer=writer, audit=audit, registry=registry, clock=clock, store=store
+        )
+        self._activations = Activations(
+            database=database,
+            writer=writer,
+            registry=registry,
+            coordinator=coordinator,
+            clock=clock,
+            store=store,
+            rulesets=self._rulesets,
+        )
+        # One reload per engine in the whole fleet (engines/fleet.py); this process's locks come first.
+        self._fleet_lock = fleet_lock or (lambda _engines: contextlib.nullcontext())
+        coordinator.participant.resolve = self._rulesets.ruleset_for
 
     # names --------------------------------------------------------------------------------------------
     def engine_name(self, name: str, *, allow_system: bool = False) -> str:
@@ -107,205 +89,32 @@ class EngineService:
     ) -> tuple[StoredRuleset, bool]:
         """Store a ruleset under (engine, targetId). The same content again is a no-op (created False);
         other content under a stored name is refused: rulesets are immutable."""
-        engine = self.engine_name(engine)
-        if not TARGET_ID.fullmatch(target_id):
-            raise Invalid(
-                "engines.bad_target_id",
-                "targetId: letters, digits, '.', '_', '-', up to 128",
-                errors=[{"field": "targetId", "message": "letters, digits, '.', '_' and '-'"}],
-            )
-        try:
-            ruleset = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BadRequest("engines.bad_json", "the ruleset is not valid JSON") from None
-        errors = ruleset_errors(self.registry.types[engine], ruleset)
-        if errors:
-            raise Invalid(
-                "engines.invalid_ruleset",
-                f"the {engine} ruleset does not validate ({len(errors)} error(s))",
-                errors=errors,
-            )
-        body = canonical(ruleset)
-        digest = hashlib.sha256(body).hexdigest()
-        self.registry.slot(engine).local.validated.add(digest)
-        return self._writer.run(
-            lambda session: self._store_ruleset(
-                session,
-                actor=actor_of(principal),
-                engine=engine,
-                target_id=target_id,
-                body=body,
-                digest=digest,
-                request_id=request_id,
-            )
-        )
-
-    def _store_ruleset(
-        self,
-        session: Session,
-        *,
-        actor: Actor,
-        engine: str,
-        target_id: str,
-        body: bytes,
-        digest: str,
-        request_id: str,
-    ) -> tuple[StoredRuleset, bool]:
-        now_ms = int(self._clock.now() * 1000)
-        existing = self._store.find(session, engine, target_id)
-        if existing is not None:
-            if existing.digest != digest:
-                raise Conflict(
-                    "engines.ruleset_immutable",
-                    f"{engine} ruleset {target_id!r} exists with other "
-                    "content; rulesets are immutable, upload it under a new targetId",
-                )
-            return self._stored(existing, len(body)), False
-        if self._store.blob(session, digest) is None:
-            self._store.add_blob(
-                session,
-                RulesetBlobRow(
-                    digest=digest, content=body.decode(), size_bytes=len(body), created_at_ms=now_ms
-                ),
-            )
-        row = RulesetRow(
-            engine=engine, target_id=target_id, digest=digest, created_at_ms=now_ms, created_by=actor.user_id
-        )
-        self._store.add(session, row)
-        self._audit.append(
-            session,
-            actor=actor,
-            action=Action.RULESET_UPLOADED,
-            target=f"{engine}/{target_id}",
-            after={"digest": digest, "sizeBytes": len(body)},
+        return self._rulesets.upload(
+            principal=principal,
+            engine=self.engine_name(engine),
+            target_id=target_id,
+            raw=raw,
             request_id=request_id,
-        )
-        return self._stored(row, len(body)), True
-
-    @staticmethod
-    def _stored(row: RulesetRow, size: int, ruleset: dict[str, Any] | None = None) -> StoredRuleset:
-        return StoredRuleset(
-            row.engine, row.target_id, row.digest, size, row.created_at_ms, row.created_by, ruleset
         )
 
     def list_rulesets(self, engine: str) -> list[StoredRuleset]:
-        engine = self.engine_name(engine)
-        with self._db.read() as session:
-            return [self._stored(row, size) for row, size in self._store.list_for(session, engine)]
+        return self._rulesets.list_for(self.engine_name(engine))
 
     def get_ruleset(self, engine: str, target_id: str) -> StoredRuleset:
-        engine = self.engine_name(engine)
-        with self._db.read() as session:
-            found = self._resolve(session, engine, target_id)
-        return found
+        return self._rulesets.get(self.engine_name(engine), target_id)
 
-    def _resolve(self, session: Session, engine: str, target_id: str) -> StoredRuleset:
-        key = (engine, target_id)
-        with self._cache_lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        found = self._load(session, engine, target_id)
-        with self._cache_lock:
-            self._cache[key] = found
-            while len(self._cache) > RULESET_CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return found
-
-    def _load(self, session: Session, engine: str, target_id: str) -> StoredRuleset:
-        row = self._store.find(session, engine, target_id)
-        blob = self._store.blob(session, row.digest) if row else None
-        if row is None or blob is None:
-            raise NotFound(
-                "engines.ruleset_not_found",
-                f"no {engine} ruleset {target_id!r}; upload it with "
-                f"PUT /operator/ops/engines/{engine}/rulesets/{target_id}",
-            )
-        return self._stored(row, blob.size_bytes, orjson.loads(blob.content))
-
-    # start --------------------------------------------------------------------------------------------
+    # activations --------------------------------------------------------------------------------------
     def load_active(self) -> None:
         """Load every engine's active ruleset; an engine never activated starts on its built-in one."""
-        for engine in self.registry.names():
-            with self._db.read() as session:
-                activation = self._store.latest_activation(session, engine)
-                stored = self._resolve(session, engine, activation.target_id) if activation else None
-            if activation is None or stored is None:
-                stored, version = self._activate_initial(engine), 1
-            else:
-                version = activation.version
-            self._install(engine, stored, version)
-
-    def _install(self, engine: str, stored: StoredRuleset, version: int) -> None:
-        """Put every instance of `engine` on a ruleset the store already records as active (at start,
-        or when another replica activated it): no ACK round, the decision was made and recorded."""
-        command = Command(
-            engine, stored.target_id, stored.digest, version, stored.ruleset or {}, self.registry.next_epoch()
-        )
-        slot = self.registry.slot(engine)
-        for instance in slot.instances():
-            instance.restore(command)
-        slot.active, slot.applied_at = command, self._clock.now()
-        self.registry.notify(engine)
-
-    def _activate_initial(self, engine: str) -> StoredRuleset:
-        initial = self.registry.types[engine].initial
-        body = canonical(initial)
-        digest = hashlib.sha256(body).hexdigest()
-
-        def unit(session: Session) -> None:
-            if self._store.latest_activation(session, engine) is not None:
-                return  # another process got there first
-            self._store_ruleset(
-                session,
-                actor=SYSTEM_ACTOR,
-                engine=engine,
-                target_id=INITIAL,
-                body=body,
-                digest=digest,
-                request_id="bootstrap",
-            )
-            self._record(
-                session,
-                actor=SYSTEM_ACTOR,
-                engine=engine,
-                version=1,
-                target_id=INITIAL,
-                digest=digest,
-                previous=None,
-                request_id="bootstrap",
-            )
-
-        self._writer.run(unit)
-        with self._db.read() as session:
-            return self._resolve(session, engine, INITIAL)
+        self._activations.load_active()
 
     def sync_from_store(self) -> list[str]:
-        """Follow reloads made by other replicas: load any engine whose stored activation is newer than
-        what this process runs (called by the refresher's poll). Returns the engines it changed."""
-        with self._db.read() as session:
-            latest = self._store.latest_versions(session)
-        changed = []
-        for engine, version in latest.items():
-            if engine not in self.registry.names():
-                continue
-            slot = self.registry.slot(engine)
-            if slot.active is not None and slot.active.version >= version:
-                continue
-            if not slot.lock.acquire(blocking=False):
-                continue  # a reload here is under way; the next poll looks again
-            try:
-                with self._db.read() as session:
-                    row = self._store.latest_activation(session, engine)
-                    stored = self._resolve(session, engine, row.target_id) if row else None
-                if row is None or stored is None:
-                    continue
-                self._install(engine, stored, row.version)
-                changed.append(engine)
-            finally:
-                slot.lock.release()
-        return changed
+        """Follow reloads made by other replicas (the refresher's poll); returns the engines it changed."""
+        return self._activations.sync_from_store()
+
+    def settle_orphans(self) -> list[str]:
+        """Put engines whose reload was never decided back on the store's active ruleset (heartbeat)."""
+        return self._activations.settle_orphans()
 
     # reload -------------------------------------------------------------------------------------------
     def hot_reload(
@@ -329,7 +138,7 @@ class EngineService:
             )
             return {"status": "applied", "type": SYSTEM, "targetId": target_id, **result}
         with self._db.read() as session:
-            stored = self._resolve(session, engine, target_id)
+            stored = self._rulesets.resolve(session, engine, target_id)
         validated = self.registry.slot(engine).local.validated
         if stored.digest not in validated:
             errors = ruleset_errors(self.registry.types[engine], stored.ruleset)
@@ -341,6 +150,7 @@ class EngineService:
                 )
             validated.add(stored.digest)
         with self._locked([engine]):
+            self._activations.catch_up([engine])
             active = self.registry.slot(engine).active
             if active is not None and active.target_id == target_id:
                 return {
@@ -381,8 +191,11 @@ class EngineService:
         """Make `plan` ({engine: targetId}) active on every engine at once, or change nothing."""
         actor = actor_of(principal)
         with self._db.read() as session:
-            stored = {engine: self._resolve(session, engine, target) for engine, target in plan.items()}
+            stored = {
+                engine: self._rulesets.resolve(session, engine, target) for engine, target in plan.items()
+            }
         with self._locked(sorted(plan)):
+            self._activations.catch_up(sorted(plan))
             commands: dict[str, tuple[Command, str | None]] = {}
             for engine, ruleset in stored.items():
                 active = self.registry.slot(engine).active
@@ -453,7 +266,7 @@ class EngineService:
 
         def unit(session: Session) -> None:
             for engine, (command, previous) in plan.items():
-                self._record(
+                self._activations.record(
                     session,
                     actor=actor,
                     engine=engine,
@@ -490,7 +303,7 @@ class EngineService:
 
     def _restore_command(self, previous: str, failed: Command) -> Command:
         with self._db.read() as session:
-            stored = self._resolve(session, failed.engine, previous)
+            stored = self._rulesets.resolve(session, failed.engine, previous)
         return Command(
             failed.engine,
             previous,
@@ -498,32 +311,6 @@ class EngineService:
             failed.version - 1,
             stored.ruleset or {},
             self.registry.next_epoch(),
-        )
-
-    def _record(
-        self,
-        session: Session,
-        *,
-        actor: Actor,
-        engine: str,
-        version: int,
-        target_id: str,
-        digest: str,
-        previous: str | None,
-        request_id: str,
-    ) -> None:
-        self._store.add_activation(
-            session,
-            ActivationRow(
-                engine=engine,
-                version=version,
-                target_id=target_id,
-                digest=digest,
-                previous_target_id=previous,
-                actor_user_id=actor.user_id,
-                request_id=request_id,
-                created_at_ms=int(self._clock.now() * 1000),
-            ),
         )
 
     @contextlib.contextmanager
@@ -539,7 +326,8 @@ class EngineService:
                         f"a reload of {engine} is in progress; retry when it has finished",
                     )
                 taken.append(lock)
-            yield
+            with self._fleet_lock(engines):
+                yield
         finally:
             for lock in taken:
                 lock.release()

@@ -10,12 +10,14 @@ from trainer_ops.access.types import Principal
 from trainer_ops.errors import Invalid
 from trainer_ops.features.schemas import FeatureCreate, FeatureRead, FeaturesRead, FeatureUpdate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import is_region
+from trainer_ops.features.types import KIND, is_region
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
 from trainer_ops.http.guard import authorize, principal, scoped_region
 from trainer_ops.http.responses import (
+    MIN_VERSION_QUERY,
+    at_least,
     history_response,
     parse_version_cursor,
     serialised_response,
@@ -44,12 +46,19 @@ def _checked_region(region: str | None) -> str | None:
 
 @router.get("/features", responses={200: {"model": FeaturesRead}})
 async def get_features(
-    request: Request, who: Principal = Depends(principal), region: str | None = REGION_QUERY
+    request: Request,
+    who: Principal = Depends(principal),
+    region: str | None = REGION_QUERY,
+    minVersion: int | None = MIN_VERSION_QUERY,
 ) -> Response:
     """Every feature and whether it is on: the global defaults, or with `?region=` the effective values
-    for that region (its overrides applied). Region operators always get their own region's values."""
+    for that region (its overrides applied). Region operators always get their own region's values.
+    The `ETag` is the version of the feature toggles; with `minVersion` the answer is at that version or
+    newer (read-your-writes)."""
     region = scoped_region(request, who, "features.read", _checked_region(region))
     await authorize(request, who, "features.read", region=region)
+    if minVersion is not None:
+        await at_least(request, {KIND: minVersion})
     body, version = _service(request).values_body(region)
     return serialised_response(request, body, version)
 
@@ -99,10 +108,13 @@ async def get_feature(
     featureKey: str = Path(...),
     who: Principal = Depends(principal),
     region: str | None = REGION_QUERY,
+    minVersion: int | None = MIN_VERSION_QUERY,
 ) -> Response:
     """One feature: its global default, whether regions may override it, and its region overrides."""
     region = scoped_region(request, who, "features.read", _checked_region(region))
     decision = await authorize(request, who, "features.read", region=region)
+    if minVersion is not None:
+        await at_least(request, {KIND: minVersion})
     view, version = _service(request).detail(
         featureKey, region=region, all_overrides=decision.view != "own_region"
     )

@@ -15,7 +15,13 @@ from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
 from trainer_ops.http.guard import authorize, principal
-from trainer_ops.http.responses import document_response, history_response, parse_version_cursor
+from trainer_ops.http.responses import (
+    MIN_VERSION_QUERY,
+    at_least,
+    document_response,
+    history_response,
+    parse_version_cursor,
+)
 from trainer_ops.versions.service import DocumentEditor
 
 
@@ -34,8 +40,12 @@ def add_document_routes(
     update_operation: str,
     what: str,
 ) -> None:
-    async def get_document(request: Request, who: Principal = Depends(principal)) -> Response:
+    async def get_document(
+        request: Request, who: Principal = Depends(principal), minVersion: int | None = MIN_VERSION_QUERY
+    ) -> Response:
         await authorize(request, who, read_operation)
+        if minVersion is not None:
+            await at_least(request, {editor(request).kind: minVersion})
         return document_response(request, editor(request).current())
 
     async def patch_document(request: Request, who: Principal = Depends(principal)) -> Response:
@@ -71,7 +81,8 @@ def add_document_routes(
         summary=f"Get the {what}",
         name=f"get {what}",
         description=f"The {what} in force now. The `ETag` header is its version; send it back in "
-        "`If-None-Match` for a cheap 304, or in `If-Match` on PATCH.",
+        "`If-None-Match` for a cheap 304, or in `If-Match` on PATCH. After a change, send the version it "
+        "answered as `minVersion` to read that change back from any replica.",
     )
     router.add_api_route(
         path,

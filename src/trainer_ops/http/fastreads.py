@@ -1,10 +1,11 @@
 """The hot reads (features, model config, limits) answered straight from the snapshot.
 
 FastAPI's routing and dependency injection cost more than the read itself (a dictionary lookup and
-pre-serialised bytes). For the plain case (GET, no query, a caller already in the token cache whom the
-policy gives the full view) this middleware answers at once (304 included); anything else (a region's
-view, an envelope, an unknown token, a denial) goes on to the routes, which define the behaviour.
-Both answer the same bytes and headers; tests/contract checks that they do.
+pre-serialised bytes). For the plain case (GET, no query or only `minVersion=N` that the snapshot
+already holds, a caller already in the token cache whom the policy gives the full view) this middleware
+answers at once (304 included); anything else (a region's view, an envelope, an unknown token, a denial,
+a snapshot older than `minVersion`) goes on to the routes, which define the behaviour. Both answer the
+same bytes and headers; tests/contract checks that they do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trainer_ops.versions.snapshot import make_etag
 
 JSON = (b"content-type", b"application/json")
 NO_CACHE = (b"cache-control", b"no-cache")
+MIN_VERSION = b"minVersion="
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,15 @@ class FastReadsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self._routes.get(scope["path"]) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "GET" or scope["query_string"]:
+        if route is None or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
+        wanted = 0
+        if query := scope["query_string"]:
+            wanted = _min_version(query)
+            if wanted < 0:
+                await self.app(scope, receive, send)
+                return
         authorization = if_none_match = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -64,9 +72,21 @@ class FastReadsMiddleware:
             await self.app(scope, receive, send)
             return
         body, version = route.body()
+        if version < wanted:  # behind the caller's write: the route reads the store first
+            await self.app(scope, receive, send)
+            return
         scope["route"] = route  # the metrics label: the route's path, as for any routed request
         etag = (b"etag", make_etag(version).encode())
         if none_match(if_none_match, version):  # the cheap polling answer
             await send_response(send, 304, [etag, NO_CACHE])
             return
         await send_response(send, 200, [JSON, etag, NO_CACHE], body)
+
+
+def _min_version(query: bytes) -> int:
+    """N when the query is exactly `minVersion=N` (1 to 9 ASCII digits), else -1: anything else, a bad
+    value included, is the routes' to answer."""
+    digits = query[len(MIN_VERSION) :]
+    if query.startswith(MIN_VERSION) and 0 < len(digits) <= 9 and digits.isdigit():
+        return int(digits)
+    return -1

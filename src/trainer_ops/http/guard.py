@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import Request
 from fastapi.security import HTTPBearer
@@ -54,6 +54,13 @@ async def authorize(request: Request, who: Principal, operation: str, **attrs: A
         return decision
     await run_in_threadpool(_record_denial, request, who, operation, decision, attrs)
     raise Forbidden("access.denied", decision.reason, extra={"operation": operation})
+
+
+async def deny(request: Request, who: Principal, operation: str, reason: str, **attrs: Any) -> NoReturn:
+    """Refuse a request the policy allows in general but a rule of the resource forbids (for example
+    an engine instance id owned by another user): audited and answered 403 like any denial."""
+    await run_in_threadpool(_record_denial, request, who, operation, Decision(False, reason), attrs)
+    raise Forbidden("access.denied", reason, extra={"operation": operation})
 
 
 def _record_denial(

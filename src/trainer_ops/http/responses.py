@@ -1,19 +1,35 @@
-"""Responses shared by routers: a versioned document with its ETag, and history pages."""
+"""Responses shared by routers: a versioned document with its ETag, history pages, and reads that name
+the version they need (`minVersion`, read-your-writes)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
-from fastapi import Request
+from fastapi import Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from trainer_ops.errors import Invalid
+from trainer_ops.errors import Invalid, TrainerOpsError
 from trainer_ops.http.etag import none_match
+from trainer_ops.versions.refresher import SnapshotRefresher
 from trainer_ops.versions.snapshot import VersionedDocument, make_etag
 
 JSON = "application/json"
+MAX_VERSION = 2_147_483_647  # versions are 32-bit integers
+# How long a read waits for a version the store does not have yet, re-checking, before answering 504.
+MIN_VERSION_WAIT_SECONDS = 3.0
+MIN_VERSION_DOC = (
+    "Read-your-writes: answer with this version or a newer one, never an older one. Send the version a "
+    "write answered (its `ETag` or `version`). Any replica answers it: one that has not heard of the "
+    f"change yet reads it from the store first. If the store does not have that version within "
+    f"{MIN_VERSION_WAIT_SECONDS:g} s, the answer is 504 `versions.not_yet` (with `Retry-After`)."
+)
+MIN_VERSION_QUERY: Any = Query(None, ge=0, le=MAX_VERSION, description=MIN_VERSION_DOC)
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -59,3 +75,55 @@ def parse_version_cursor(cursor: str | None) -> int | None:
 
 def history_response(items: list[dict[str, Any]], next_cursor: int | None) -> Response:
     return json_response({"items": items, "nextCursor": str(next_cursor) if next_cursor else None})
+
+
+async def at_least(request: Request, wanted: Mapping[str, int]) -> None:
+    """Return once this process's snapshot holds every `kind: version` of `wanted` or newer (the routes
+    then answer from it). Behind: refresh from the store at once (in the threadpool). A version the
+    store does not have yet: re-check with a short backoff for up to MIN_VERSION_WAIT_SECONDS (no
+    thread is held while waiting), then 504, as Kubernetes answers a resourceVersion it has not seen."""
+    refresher: SnapshotRefresher = request.app.state.refresher
+    if refresher.holds(wanted) or await run_in_threadpool(refresher.catch_up, wanted):
+        return
+    deadline = time.monotonic() + MIN_VERSION_WAIT_SECONDS
+    pause = 0.01
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.2)
+        if await run_in_threadpool(refresher.catch_up, wanted):
+            return
+    asked = ",".join(f"{kind}:{version}" for kind, version in wanted.items())
+    error = TrainerOpsError(
+        "versions.not_yet",
+        f"the store does not have {asked} yet (waited {MIN_VERSION_WAIT_SECONDS:g} s); "
+        "a version is only known once the write that made it has been answered",
+        errors=[{"field": "minVersion", "message": "newer than any version in the store"}],
+        headers={"Retry-After": "1"},
+    )
+    error.status, error.title = 504, "Version not available yet"
+    raise error
+
+
+def parse_min_versions(text: str | None, kinds: Collection[str]) -> dict[str, int]:
+    """`model_config:7,features:3` (each of `kinds` at most once) as {kind: version}; a 422 problem
+    naming `minVersion` otherwise. None or empty: nothing wanted."""
+    wanted: dict[str, int] = {}
+    for raw in (text or "").split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        kind, _, version = part.partition(":")
+        if (
+            kind not in kinds
+            or kind in wanted
+            or not re.fullmatch(r"[0-9]{1,10}", version)
+            or int(version) > MAX_VERSION
+        ):
+            raise Invalid(
+                "versions.bad_min_version",
+                "minVersion must be kind:version pairs, comma-separated, each kind once, of "
+                f"{', '.join(kinds)} (e.g. model_config:7,features:3)",
+                errors=[{"field": "minVersion", "message": f"not a kind:version pair: {part[:64]!r}"}],
+            )
+        wanted[kind] = int(version)
+    return wanted

@@ -28,6 +28,11 @@ class ChangeListener(Protocol):
 
     def stop(self) -> None: ...
 
+    def wait_listening(self, timeout: float) -> bool:
+        """Block until notifications are heard (or `timeout` passes): a replica joins the fleet only
+        once it can hear the reloads it must answer."""
+        ...
+
 
 class NoChangeListener:
     """SQLite: one process writes, and it publishes its own changes as it makes them."""
@@ -38,6 +43,9 @@ class NoChangeListener:
     def stop(self) -> None:
         return None
 
+    def wait_listening(self, timeout: float) -> bool:
+        return True
+
 
 class PostgresChangeListener:
     def __init__(
@@ -46,6 +54,7 @@ class PostgresChangeListener:
         on_change: Callable[[], object],
         *,
         own: Callable[[int], bool] = lambda _pid: False,
+        channels: dict[str, Callable[[str], object]] | None = None,
         retry_seconds: float = 0.5,
         max_retry_seconds: float = 5.0,
     ) -> None:
@@ -54,6 +63,8 @@ class PostgresChangeListener:
         # own(pid): was the notification sent by one of this process's connections? Such a change was
         # published here as it was made; refreshing for it again would only cost a query.
         self._own = own
+        # Further channels heard on the same connection (the reload bus): channel -> handler(payload).
+        self._channels = dict(channels or {})
         self._retry = retry_seconds
         self._max_retry = max_retry_seconds
         self._stop = threading.Event()
@@ -75,6 +86,9 @@ class PostgresChangeListener:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def wait_listening(self, timeout: float) -> bool:
+        return self.listening.wait(timeout)
+
     def _run(self) -> None:
         delay = self._retry
         while not self._stop.is_set():
@@ -93,17 +107,30 @@ class PostgresChangeListener:
             self._dsn, autocommit=True, connect_timeout=5, application_name=APPLICATION_NAME
         ) as connection:
             connection.execute(f"LISTEN {CHANNEL}")
+            for channel in self._channels:
+                connection.execute(f"LISTEN {channel}")
             self.connections += 1
             self.listening.set()
             self._call()  # whatever changed while nobody listened
             while not self._stop.is_set():
                 # Wakes at least twice a second to see whether to stop.
                 for notification in connection.notifies(timeout=0.5):
+                    other = self._channels.get(notification.channel)
+                    if other is not None:
+                        self._deliver(other, notification.payload)
+                        continue
                     self.notifications += 1
                     if self._own(notification.pid):
                         self.own_skipped += 1
                         continue
                     self._call()
+
+    @staticmethod
+    def _deliver(handler: Callable[[str], object], payload: str) -> None:
+        try:
+            handler(payload)
+        except Exception:  # the listener must outlive a failing handler
+            log.exception("handling a notification failed")
 
     def _call(self) -> None:
         try:

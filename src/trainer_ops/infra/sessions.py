@@ -15,6 +15,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from trainer_ops.infra.redis_errors import REDIS_TIMEOUT_SECONDS, redis_unavailable
+
 
 class SessionLeases(Protocol):
     async def open(self, *, owner: str, limit: int, idle_seconds: float) -> str | None:
@@ -111,7 +113,9 @@ return 1
 class RedisSessionLeases:
     def __init__(self, url: str, *, prefix: str = "trainer-ops") -> None:
         key = f"{prefix}:sessions"
-        self._redis = aioredis.from_url(url)
+        self._redis = aioredis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
         self._key = key
         self._open = self._redis.register_script(_OPEN)
         self._touch = self._redis.register_script(_TOUCH)
@@ -119,23 +123,27 @@ class RedisSessionLeases:
     async def open(self, *, owner: str, limit: int, idle_seconds: float) -> str | None:
         now = time.time()
         sid = new_session_id(owner)
-        ok = await self._open(keys=[self._key], args=[now, limit, now + idle_seconds, sid])
+        with redis_unavailable("training sessions"):
+            ok = await self._open(keys=[self._key], args=[now, limit, now + idle_seconds, sid])
         return sid if ok else None
 
     async def touch(self, session_id: str, *, owner: str, idle_seconds: float) -> bool:
         if not owned_by(session_id, owner):
             return False
         now = time.time()
-        return bool(await self._touch(keys=[self._key], args=[now, session_id, now + idle_seconds]))
+        with redis_unavailable("training sessions"):
+            return bool(await self._touch(keys=[self._key], args=[now, session_id, now + idle_seconds]))
 
     async def close(self, session_id: str, *, owner: str) -> bool:
         if not owned_by(session_id, owner):
             return False
-        return bool(await self._redis.zrem(self._key, session_id))
+        with redis_unavailable("training sessions"):
+            return bool(await self._redis.zrem(self._key, session_id))
 
     async def count(self) -> int:
-        await self._redis.zremrangebyscore(self._key, "-inf", time.time())
-        return int(await self._redis.zcard(self._key))
+        with redis_unavailable("training sessions"):
+            await self._redis.zremrangebyscore(self._key, "-inf", time.time())
+            return int(await self._redis.zcard(self._key))
 
     async def aclose(self) -> None:
         await self._redis.aclose()

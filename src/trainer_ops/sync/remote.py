@@ -1,56 +1,37 @@
 """Engine instances in other processes (engines embedding the SDK), reached over their change stream.
 
-`apply` sends a `reload` event on the instance's own stream and waits for its reply (POSTed back);
-`restore` sends a `restore` event. The coordinator's deadline bounds the wait, as for any instance.
+`send` puts a `reload` event on the instance's own stream; the instance answers by POSTing to any
+replica, which puts the answer on the reload bus for the coordinating replica (engines/reload.py).
+`restore` sends a `restore` event.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-
 from trainer_ops.engines.instances import Command
-from trainer_ops.engines.types import Reply
+from trainer_ops.engines.participant import command_message
 from trainer_ops.sync.broadcaster import Event, Subscriber
 
 
 def command_json(command: Command) -> dict[str, object]:
-    return {
-        "engine": command.engine,
-        "targetId": command.target_id,
-        "digest": command.digest,
-        "version": command.version,
-        "epoch": command.epoch,
-        "ruleset": command.ruleset,
-    }
+    """A command as clients see it: what the reload bus carries, with the ruleset itself."""
+    return {**command_message(command), "ruleset": command.ruleset}
 
 
 class RemoteInstance:
-    def __init__(self, instance_id: str, subscriber: Subscriber, *, wait_seconds: float) -> None:
+    def __init__(self, instance_id: str, subscriber: Subscriber) -> None:
         self.instance_id = instance_id
         self._subscriber = subscriber
-        self._wait = wait_seconds
-        self._replies: dict[int, Reply] = {}
-        self._arrived = threading.Condition()
+        self._last: tuple[str, int] | None = None
 
-    def apply(self, command: Command) -> Reply:
-        started = time.perf_counter()
-        self._subscriber.push(Event(f"cmd-{command.epoch}", "reload", command_json(command)))
-        deadline = time.monotonic() + self._wait
-        with self._arrived:
-            while command.epoch not in self._replies:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return Reply(self.instance_id, False, "no reply")
-                self._arrived.wait(left)
-            reply = self._replies.pop(command.epoch)
-        return Reply(self.instance_id, reply.ok, reply.error, (time.perf_counter() - started) * 1000)
+    def send(self, command: Command, *, deadline_seconds: float) -> None:
+        self._last = (command.digest, command.version)
+        data = {**command_json(command), "deadlineMs": int(deadline_seconds * 1000)}
+        self._subscriber.push(Event(f"cmd-{command.epoch}", "reload", data))
 
     def restore(self, command: Command | None) -> None:
+        self._last = (command.digest, command.version) if command else None
         data = command_json(command) if command else {"engine": None}
         self._subscriber.push(Event(f"restore-{command.epoch if command else 0}", "restore", data))
 
-    def reply(self, *, epoch: int, ok: bool, error: str) -> None:
-        with self._arrived:
-            self._replies[epoch] = Reply(self.instance_id, ok, error)
-            self._arrived.notify_all()
+    def holds(self, command: Command) -> bool:
+        return self._last == (command.digest, command.version)

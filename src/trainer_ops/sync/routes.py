@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.types import Principal
 from trainer_ops.engines.types import canonical_engine
 from trainer_ops.errors import Invalid
 from trainer_ops.http.body import body_doc, parse_body
-from trainer_ops.http.guard import authorize, principal
-from trainer_ops.http.responses import json_response
-from trainer_ops.sync.broadcaster import Event
-from trainer_ops.sync.service import SyncService
+from trainer_ops.http.guard import authorize, deny, principal
+from trainer_ops.http.responses import (
+    MIN_VERSION_WAIT_SECONDS,
+    at_least,
+    json_response,
+    parse_min_versions,
+)
+from trainer_ops.sync.broadcaster import CLOSED, Event, reconnect_notice
+from trainer_ops.sync.service import DOCUMENT_KEYS, SyncService
 
 router = APIRouter(prefix="/operator/ops", tags=["sync"])
 KEEPALIVE_SECONDS = 15.0
@@ -35,11 +42,27 @@ def _service(request: Request) -> SyncService:
     return service
 
 
+MIN_VERSIONS_QUERY = Query(
+    None,
+    max_length=200,
+    examples=["model_config:7,features:3"],
+    description="Read-your-writes, per document: `kind:version` pairs (kinds `model_config`, `features`, "
+    "`limits`, as in `versions`). Each named document is at that version or newer, never older; the "
+    "others are as this replica holds them. A replica that is behind reads the store first; a version "
+    f"the store does not have within {MIN_VERSION_WAIT_SECONDS:g} s is answered 504 `versions.not_yet`.",
+)
+
+
 @router.get("/snapshot")
-async def get_snapshot(request: Request, who: Principal = Depends(principal)) -> Response:
+async def get_snapshot(
+    request: Request, who: Principal = Depends(principal), minVersion: str | None = MIN_VERSIONS_QUERY
+) -> Response:
     """Everything engines obey, with versions: model config, features (defaults and region overrides),
     limits, and each engine's active ruleset. `id` is the stream position this snapshot is at."""
     await authorize(request, who, "snapshot.read")
+    wanted = parse_min_versions(minVersion, DOCUMENT_KEYS)
+    if wanted:
+        await at_least(request, wanted)
     return json_response(_service(request).snapshot())
 
 
@@ -69,13 +92,18 @@ async def stream(
                         errors=[{"field": "engines", "message": f"unknown engine {name!r}"}],
                     )
                 names.append(engine)
+        claimed = await run_in_threadpool(service.claim, instance, user_id=who.user_id, engines=names)
+        if not claimed:
+            await _refuse_instance(request, who, instance)
     last_id = request.headers.get("last-event-id")
     subscriber = service.subscribe()
-    if instance:
-        service.attach(instance, names, subscriber)
+    remote = service.attach(instance, names, subscriber) if instance else None
 
     async def events() -> AsyncIterator[bytes]:
         try:
+            if subscriber.closed:  # this replica is shutting down: reconnect to another one
+                yield reconnect_notice()
+                return
             yield b"retry: 1000\n\n"
             missed = service.broadcaster.since(last_id) if last_id else None
             if missed is None:
@@ -91,11 +119,14 @@ async def stream(
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if event is CLOSED:  # shutdown (ADR 0018): end the stream; the client reconnects
+                    yield reconnect_notice()
+                    return
                 yield event.encode()
         finally:
             service.broadcaster.unsubscribe(subscriber)
             if instance:
-                service.detach(instance)
+                service.detach(instance, remote)
 
     return StreamingResponse(
         events(),
@@ -112,8 +143,28 @@ async def stream(
 async def instance_reply(
     request: Request, type: str = Path(...), instanceId: str = Path(...), who: Principal = Depends(principal)
 ) -> Response:
-    """An engine instance's ACK (`ok: true`) or NACK (`ok: false` with `error`) of reload `epoch`."""
+    """An engine instance's ACK (`ok: true`) or NACK (`ok: false` with `error`) of reload `epoch`.
+
+    Any replica takes it, whichever holds the instance's stream. Only the user whose token attached the
+    instance may answer for it (403 otherwise); 404 when no replica holds the instance."""
     await authorize(request, who, "engines.instance")
     body = await parse_body(request, InstanceReplyBody)
-    _service(request).reply(instanceId, epoch=body.epoch, ok=body.ok, error=body.error)
+    service = _service(request)
+    engine = request.app.state.engines.engine_name(type)
+    owner = await run_in_threadpool(service.owner, instanceId)
+    if owner is not None and owner != who.user_id:
+        await _refuse_instance(request, who, instanceId)
+    await run_in_threadpool(
+        service.reply, instanceId, engine=engine, epoch=body.epoch, ok=body.ok, error=body.error
+    )
     return Response(status_code=204)
+
+
+async def _refuse_instance(request: Request, who: Principal, instance: str) -> NoReturn:
+    await deny(
+        request,
+        who,
+        "engines.instance",
+        f"engine instance {instance!r} belongs to another user; choose an instance id of your own",
+        instance=instance,
+    )

@@ -6,8 +6,11 @@ import asyncio
 import threading
 from typing import Any
 
+from trainer_ops.engines.fleet import Fleet
 from trainer_ops.engines.instances import Command
+from trainer_ops.engines.participant import ReloadParticipant
 from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.engines.types import Reply
 from trainer_ops.errors import NotFound
 from trainer_ops.sync.broadcaster import Broadcaster, Subscriber
 from trainer_ops.sync.remote import RemoteInstance, command_json
@@ -23,12 +26,14 @@ class SyncService:
         holder: SnapshotHolder,
         registry: EngineRegistry,
         broadcaster: Broadcaster,
-        reply_wait_seconds: float,
+        fleet: Fleet,
+        participant: ReloadParticipant,
     ) -> None:
         self._holder = holder
         self._registry = registry
         self.broadcaster = broadcaster
-        self._wait = reply_wait_seconds
+        self._fleet = fleet
+        self._participant = participant
         self._remotes: dict[str, tuple[RemoteInstance, list[str]]] = {}
         self._last: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -75,27 +80,48 @@ class SyncService:
             self.broadcaster.publish("ruleset", command_json(active))
 
     # remote instances ------------------------------------------------------------------------------
+    def claim(self, instance_id: str, *, user_id: str, engines: list[str]) -> bool:
+        """Bind `instance_id` to `user_id` and hold it here; False when another user owns it."""
+        return self._fleet.attach(instance_id=instance_id, user_id=user_id, engines=engines)
+
     def attach(self, instance_id: str, engines: list[str], subscriber: Subscriber) -> RemoteInstance:
-        remote = RemoteInstance(instance_id, subscriber, wait_seconds=self._wait)
+        remote = RemoteInstance(instance_id, subscriber)
         self.detach(instance_id)
         for engine in engines:
             self._registry.add_instance(engine, remote)
-        self._remotes[instance_id] = (remote, engines)
+        with self._lock:
+            self._remotes[instance_id] = (remote, engines)
         return remote
 
-    def detach(self, instance_id: str) -> None:
-        found = self._remotes.pop(instance_id, None)
+    def detach(self, instance_id: str, remote: RemoteInstance | None = None) -> None:
+        """Forget the instance's stream here (only `remote`'s, if given: a newer stream may have
+        replaced it under the same id)."""
+        with self._lock:
+            found = self._remotes.get(instance_id)
+            if found is None or (remote is not None and found[0] is not remote):
+                return
+            del self._remotes[instance_id]
         if found is not None:
             for engine in found[1]:
                 self._registry.remove_instance(engine, instance_id)
 
-    def reply(self, instance_id: str, *, epoch: int, ok: bool, error: str) -> None:
-        found = self._remotes.get(instance_id)
-        if found is None:
+    def held(self) -> list[str]:
+        """The instance ids whose streams this replica holds (the fleet heartbeat keeps them bound)."""
+        with self._lock:
+            return list(self._remotes)
+
+    def owner(self, instance_id: str) -> str | None:
+        return self._fleet.owner(instance_id)
+
+    def reply(self, instance_id: str, *, engine: str, epoch: int, ok: bool, error: str) -> None:
+        """An instance's answer, whichever replica holds its stream: on the bus for the coordinator."""
+        if self._fleet.owner(instance_id) is None:
             raise NotFound(
-                "sync.instance_unknown", f"instance {instance_id!r} is not connected to this server"
+                "sync.instance_unknown",
+                f"instance {instance_id!r} is not attached to any replica; open the stream with "
+                "?instance= first",
             )
-        found[0].reply(epoch=epoch, ok=ok, error=error)
+        self._participant.answer(engine, epoch, Reply(instance_id, ok, error))
 
     def subscribe(self) -> Subscriber:
         return self.broadcaster.subscribe(asyncio.get_running_loop())

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from trainer_ops.db.engine import Database
+from trainer_ops.errors import Unavailable
 from trainer_ops.versions.service import DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder
 
@@ -26,6 +28,9 @@ class SnapshotRefresher:
         self.also: list[Callable[[], object]] = []
         self.last_ok: float | None = None
         self.last_error: str | None = None
+        self._catching_up = threading.Lock()
+        self._catch_up_rounds = 0
+        self._catch_up_failed = False
 
     def load(self) -> None:
         """Load every document (at start)."""
@@ -57,8 +62,44 @@ class SnapshotRefresher:
                 log.warning("refresh of %s failed: %s", getattr(follow, "__qualname__", follow), exc)
         return bool(docs)
 
+    def holds(self, wanted: Mapping[str, int]) -> bool:
+        """The snapshot already holds every `kind: version` of `wanted` or newer (no I/O)."""
+        return self._holder.current.holds(wanted)
+
+    def catch_up(self, wanted: Mapping[str, int]) -> bool:
+        """Read-your-writes: refresh from the store at once unless the snapshot already holds every
+        `kind: version` in `wanted` (or newer). True when it then does; False when the store does not
+        have that version yet (the caller decides how long to keep asking). A store that does not
+        answer is `Unavailable`, never an older answer.
+
+        Readers behind the same change queue on one lock and look again before querying, so a burst of
+        them costs the store one query, not one each; when the query they queued behind failed, they
+        fail at once instead of each waiting for the store in turn.
+        """
+        if self._holder.current.holds(wanted):
+            return True
+        seen = self._catch_up_rounds
+        with self._catching_up:
+            if self._holder.current.holds(wanted):
+                return True
+            if self._catch_up_rounds == seen or not self._catch_up_failed:
+                self.refresh()
+                self._catch_up_rounds += 1
+                self._catch_up_failed = self.last_error is not None
+                if self._holder.current.holds(wanted):
+                    return True
+            if self._catch_up_failed:
+                raise Unavailable(
+                    "store.unavailable",
+                    "the store does not answer or is busy; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+        return False
+
     def probe(self) -> bool:
-        """Ask the store directly (when no recent check says how it is)."""
+        """Ask the store directly (when no recent check says how it is). Bounded like every read: a
+        store that gives no answer within the store timeout is down (ADR 0016), so `/readyz` and
+        health never wait longer."""
         try:
             with self._db.read() as session:
                 self._documents.latest_versions(session)

@@ -7,6 +7,7 @@ and a read costs a dictionary lookup: no I/O, no serialisation.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,15 @@ class Snapshot:
 
     def versions(self) -> dict[str, int]:
         return {kind: doc.version for kind, doc in self.documents.items()}
+
+    def holds(self, wanted: Mapping[str, int]) -> bool:
+        """Every kind in `wanted` is at that version or newer (read-your-writes: "not older than")."""
+        documents = self.documents
+        for kind, version in wanted.items():
+            doc = documents.get(kind)
+            if doc is None or doc.version < version:
+                return False
+        return True
 
     def with_document(self, doc: VersionedDocument) -> Snapshot:
         documents = dict(self.documents)

@@ -1,0 +1,1 @@
+"""The keys every replica shares: where they come from, their fingerprints in the store, rotation."""
