@@ -26,7 +26,7 @@ run: $(STAMP) ## Start the service on 127.0.0.1:8080 (embedded SQLite store)
 TEST_WORKERS ?= 3
 
 test: $(STAMP) ## Run every test (SQLite and PostgreSQL legs), in TEST_WORKERS processes
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: $(STAMP) ## Ruff (lint and format check)
 	$(BIN)/ruff check .

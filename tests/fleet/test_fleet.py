@@ -29,7 +29,8 @@ from .traffic import (
     whole_history,
 )
 
-pytestmark = pytest.mark.fleet
+# One xdist worker runs them all (make test: --dist loadgroup), so the module's fleet is started once.
+pytestmark = [pytest.mark.fleet, pytest.mark.xdist_group("fleet")]
 
 # SIGTERM to exit: TRAINER_OPS_SHUTDOWN_SECONDS (its default), plus slack for a loaded CI machine.
 SHUTDOWN_BOUND = float(Settings.model_fields["shutdown_seconds"].default) + 5.0
