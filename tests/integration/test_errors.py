@@ -270,3 +270,9 @@ def test_openapi_document_is_served_and_lists_the_contract_paths(client: TestCli
     assert spec["openapi"].startswith("3.1")
     for path in (MODEL_CONFIG, FEATURES, f"{FEATURES}/{{featureKey}}", LIMITS, AUDIT, "/operator/ops/health"):
         assert path in spec["paths"], path
+
+
+def test_a_chat_message_without_content_is_422_with_the_offline_provider_too(client: TestClient) -> None:
+    for message in ({"role": "user"}, {"role": "user", "content": None}):
+        response = client.post("/v1/chat/completions", json={"messages": [message]})
+        assert response.status_code == 422, response.text

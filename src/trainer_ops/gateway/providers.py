@@ -40,8 +40,9 @@ class Provider(Protocol):
 
 def _words(payload: dict[str, Any]) -> tuple[str, int]:
     last = next((m for m in reversed(payload["messages"]) if m["role"] == "user"), {"content": ""})
-    text = last["content"] if isinstance(last["content"], str) else str(last["content"])
-    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in payload["messages"])
+    content = last.get("content") or ""
+    text = content if isinstance(content, str) else str(content)
+    prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in payload["messages"])
     answer = (
         f"[offline {payload['model']}, temperature {payload['temperature']}, at most "
         f"{payload['max_tokens']} tokens] You said: {text[:500]}"

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 import langcodes
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Caller parameters passed upstream unchanged. Everything ops owns (model, temperature, max_tokens)
 # is set from the config, whatever the caller sent; anything else is dropped.
@@ -32,6 +32,13 @@ class ChatMessage(BaseModel):
 
     role: str = Field(pattern="^(system|developer|user|assistant|tool)$")
     content: str | list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _content_where_required(self) -> ChatMessage:
+        # As OpenAI's API: only an assistant message (one that carries tool calls) may go without content.
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"a {self.role} message needs content (a string or a list of parts)")
+        return self
 
 
 class ChatRequest(BaseModel):

@@ -39,7 +39,8 @@ class EnvelopeMiddleware:
         wanted = self.default
         for name, value in scope["headers"]:
             if name == b"x-envelope":
-                wanted = value.decode().strip().lower()
+                # Compared as bytes: a header value is any octets (RFC 9110), not necessarily UTF-8.
+                wanted = "step1" if value.strip().lower() == b"step1" else "bare"
         if wanted != "step1":
             await self.app(scope, receive, send)
             return
