@@ -269,3 +269,23 @@ def test_non_admin_may_not_read_or_change_model_config(client: TestClient, token
         assert client.get(MODEL_CONFIG).json()["temperature"] == 0.4
 
     check_each(tokens.items(), check)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"role": "region", "region": ["EU", "KR"]},
+        {"role": "region", "region": {"code": "EU"}},
+        {"role": ["admin"]},
+        {"role": {"admin": True}},
+        {"role": "branch", "branch": 7},
+        {"role": "admin", "country": True},
+    ],
+)
+def test_a_signed_jwt_with_a_claim_of_the_wrong_type_is_401_naming_it(
+    client: TestClient, settings: Settings, claims: dict[str, Any]
+) -> None:
+    response = client.get(MODEL_CONFIG, headers=bearer(hs256(settings, **claims)))
+    assert response.status_code == 401, response.text
+    name = next(k for k, v in claims.items() if not isinstance(v, str))
+    assert repr(name) in response.json()["detail"]

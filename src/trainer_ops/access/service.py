@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.models import ApiTokenRow
@@ -224,18 +225,35 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise _unauthorized(f"invalid JWT: {exc}", "invalid_token") from None
         try:
-            role = Role(claims.get("role", ""))
-        except ValueError:
-            raise _unauthorized("the JWT has no valid 'role' claim", "invalid_token") from None
+            checked = JwtClaims.model_validate(claims)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(part) for part in first["loc"]) or "claims"
+            message = f"the JWT's {name!r} claim is not valid: {first['msg']}"
+            raise _unauthorized(message, "invalid_token") from None
         principal = Principal(
-            user_id=str(claims["sub"]),
-            role=role,
-            region=claims.get("region"),
-            country=claims.get("country"),
-            branch=claims.get("branch"),
+            user_id=checked.sub,
+            role=checked.role,
+            region=checked.region,
+            country=checked.country,
+            branch=checked.branch,
             via="jwt",
         )
-        return principal, float(claims["exp"])
+        return principal, checked.exp
+
+
+class JwtClaims(BaseModel):
+    """The claims a JWT must carry, each of its type: a signed token is still input (a list as a region
+    must be a 401 naming the claim, never an exception)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sub: str = Field(min_length=1, max_length=128)
+    role: Role
+    exp: float
+    region: str | None = Field(None, max_length=64)
+    country: str | None = Field(None, max_length=64)
+    branch: str | None = Field(None, max_length=64)
 
 
 def _unauthorized(message: str, error: str) -> Unauthorized:
