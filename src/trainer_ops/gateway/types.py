@@ -23,7 +23,6 @@ PASSTHROUGH = (
     "tool_choice",
     "logprobs",
     "top_logprobs",
-    "stream_options",
 )
 
 
@@ -41,6 +40,12 @@ class ChatMessage(BaseModel):
         return self
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """What an OpenAI client sends. Extra fields are accepted (clients send many) but only PASSTHROUGH
     ones reach the model."""
@@ -53,6 +58,8 @@ class ChatRequest(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
+    # Checked here, before a stream's 200 is sent: once streaming, a bad value could only cut it short.
+    stream_options: StreamOptions | None = None
 
 
 @functools.lru_cache(maxsize=256)
@@ -82,6 +89,8 @@ def prepare(request: ChatRequest, *, config: dict[str, Any], tones: dict[str, st
         "max_tokens": min(asked, config["maxTokens"]),
         "stream": request.stream,
     }
+    if request.stream_options is not None:
+        payload["stream_options"] = request.stream_options.model_dump()
     extra = request.model_extra or {}
     payload.update({k: extra[k] for k in PASSTHROUGH if k in extra})
     return payload
