@@ -24,19 +24,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from api_bench import free_port, scratch_postgres  # bench/ is on sys.path when run as a script
 
 HOST = "127.0.0.1"
 ADMIN_TOKEN = "tops_bench_admin_shutdown_5d1e9a7c3b"  # registered on the throwaway store only
@@ -56,35 +56,6 @@ class Run:
     streams_failed: int  # streams that ended in an error instead
     exit_ms: float  # SIGTERM to the process's exit
     notes: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def scratch_postgres(url: str) -> Iterator[str]:
-    """Create the database named in `url` (refusing an existing one), yield it, drop it."""
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or name in ("postgres", "template0", "template1"):
-        raise SystemExit("--database-url must name a new, scratch database (the bench creates and drops it)")
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            raise SystemExit(f"database {name!r} already exists; name a new one")
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def start_server(

@@ -151,12 +151,17 @@ async def instance_reply(
     body = await parse_body(request, InstanceReplyBody)
     service = _service(request)
     engine = request.app.state.engines.engine_name(type)
-    owner = await run_in_threadpool(service.owner, instanceId)
-    if owner is not None and owner != who.user_id:
-        await _refuse_instance(request, who, instanceId)
-    await run_in_threadpool(
-        service.reply, instanceId, engine=engine, epoch=body.epoch, ok=body.ok, error=body.error
+    taken = await run_in_threadpool(
+        service.reply,
+        instanceId,
+        user_id=who.user_id,
+        engine=engine,
+        epoch=body.epoch,
+        ok=body.ok,
+        error=body.error,
     )
+    if not taken:
+        await _refuse_instance(request, who, instanceId)
     return Response(status_code=204)
 
 

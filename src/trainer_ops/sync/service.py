@@ -110,18 +110,20 @@ class SyncService:
         with self._lock:
             return list(self._remotes)
 
-    def owner(self, instance_id: str) -> str | None:
-        return self._fleet.owner(instance_id)
-
-    def reply(self, instance_id: str, *, engine: str, epoch: int, ok: bool, error: str) -> None:
-        """An instance's answer, whichever replica holds its stream: on the bus for the coordinator."""
-        if self._fleet.owner(instance_id) is None:
+    def reply(self, instance_id: str, *, user_id: str, engine: str, epoch: int, ok: bool, error: str) -> bool:
+        """An instance's answer, whichever replica holds its stream: on the bus for the coordinator.
+        False (nothing sent) when the instance id belongs to another user."""
+        owner = self._fleet.owner(instance_id)
+        if owner is None:
             raise NotFound(
                 "sync.instance_unknown",
                 f"instance {instance_id!r} is not attached to any replica; open the stream with "
                 "?instance= first",
             )
+        if owner != user_id:
+            return False
         self._participant.answer(engine, epoch, Reply(instance_id, ok, error))
+        return True
 
     def subscribe(self) -> Subscriber:
         return self.broadcaster.subscribe(asyncio.get_running_loop())
