@@ -243,7 +243,8 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
         signing_key=keys.keys.signing_key,
         trusted_keys=keys.trusted_signing_keys,
     )
-    documents = DocumentService(audit=audit, clock=clock)
+    # Limits gained maxSessionsPerUser after stores existed: older versions read it as its default.
+    documents = DocumentService(audit=audit, clock=clock, field_defaults={LIMITS: DEFAULT_LIMITS})
     holder = SnapshotHolder()
     catalogs = Catalogs.with_extra_models(settings.models)
     metrics = RequestMetrics(window_seconds=settings.metrics_window_seconds)

@@ -55,6 +55,8 @@ SPEC_FEATURES = {
     "content_ai_transform": True,
 }
 SPEC_LIMITS = {"aiCallsPerMinute": 60, "fileUploadLimitMb": 200, "maxConcurrentSessions": 30}
+# What a fresh store answers: spec 6.1 and the per-user session cap (not in the spec).
+DEFAULT_LIMITS = {**SPEC_LIMITS, "maxSessionsPerUser": 3}
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -9,7 +9,12 @@ from trainer_ops.app import Ops, create_app
 
 def test_bare_by_default_and_step1_on_request(client: TestClient) -> None:
     bare = client.get("/operator/ops/limits").json()
-    assert bare == {"aiCallsPerMinute": 60, "fileUploadLimitMb": 200, "maxConcurrentSessions": 30}
+    assert bare == {
+        "aiCallsPerMinute": 60,
+        "fileUploadLimitMb": 200,
+        "maxConcurrentSessions": 30,
+        "maxSessionsPerUser": 3,
+    }
     wrapped = client.get("/operator/ops/limits", headers={"X-Envelope": "step1"}).json()
     assert wrapped["success"] is True
     assert wrapped["data"] == bare

@@ -178,5 +178,10 @@ DEFAULT_POLICY: dict[str, Any] = {
         "engines.instance": {"admin": {}, "service": {}},
         # Engines (service) and end users of every scope call the AI runtime; ops settings still apply.
         "gateway.call": {"admin": {}, "service": {}, "region": {}, "country": {}, "branch": {}},
+        # Uploads (POST /v1/files) bring content in to be transformed into training material: the
+        # content pipeline's work (engines, as service) and admins', not every trainee's. Each upload
+        # may be up to fileUploadLimitMb and is kept on disk. Grant region or country operators in the
+        # stored policy where they curate content.
+        "gateway.upload": {"admin": {}, "service": {}},
     }
 }

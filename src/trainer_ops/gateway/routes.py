@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.types import Principal
-from trainer_ops.errors import BadRequest, NotFound, TooManyRequests
+from trainer_ops.errors import BadRequest, NotFound
 from trainer_ops.gateway.service import CallContext, GatewayService
 from trainer_ops.gateway.types import ChatRequest
 from trainer_ops.http.body import body_doc, parse_body
@@ -66,20 +66,15 @@ def event_stream(context: CallContext, chunks: AsyncIterator[bytes]) -> Streamin
 
 @router.post("/sessions", status_code=201)
 async def open_session(request: Request, who: Principal = Depends(principal)) -> Response:
-    """Open a training session. At most `maxConcurrentSessions` are open across the deployment (429
-    past that); a session closes when idle for the configured time, or with DELETE."""
+    """Open a training session; send its `id` as `X-Trainer-Session` on chat completions.
+
+    Two caps apply, both across every replica: one user may hold at most `maxSessionsPerUser` open
+    sessions (429 `gateway.user_sessions_full`: close one with `DELETE /v1/sessions/{id}`), and the
+    deployment at most `maxConcurrentSessions` (429 `gateway.sessions_full`). `Retry-After` says when the
+    first place frees by itself: a session closes when idle for `idleTimeoutSeconds`, or with DELETE."""
     await authorize(request, who, "gateway.call")
-    service = _service(request)
-    limit = int(request.app.state.ops.holder.current.get("limits").document["maxConcurrentSessions"])
+    session_id = await _service(request).open_session(who)
     idle = request.app.state.ops.settings.session_idle_seconds
-    session_id = await service.sessions.open(owner=who.user_id, limit=limit, idle_seconds=idle)
-    if session_id is None:
-        raise TooManyRequests(
-            "gateway.sessions_full",
-            f"{limit} training sessions are open already (maxConcurrentSessions); close one or retry later",
-            headers={"Retry-After": "30"},
-            extra={"limit": limit},
-        )
     return json_response(
         {
             "id": session_id,
@@ -106,8 +101,11 @@ async def close_session(
 @router.post("/files", status_code=200)
 async def upload_file(request: Request, who: Principal = Depends(principal)) -> Response:
     """OpenAI-compatible file upload (multipart: `file`, `purpose`) of content to transform. Bodies over
-    `fileUploadLimitMb` are refused with 413 while they stream in, never read whole."""
-    await authorize(request, who, "gateway.call")
+    `fileUploadLimitMb` are refused with 413 while they stream in, never read whole.
+
+    Uploading is the policy operation `gateway.upload`, apart from calling the model: by default admins
+    and engines (`service` tokens) may upload; any other role gets 403 (audited as `access_denied`)."""
+    await authorize(request, who, "gateway.upload")
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise BadRequest("gateway.multipart_required", "send the file as multipart/form-data (field `file`)")
     uploads = edge_of(request).settings.home / "uploads"

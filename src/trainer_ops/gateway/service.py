@@ -20,6 +20,7 @@ from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Forbidden, NotFound, TooManyRequests, Unavailable
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.gateway.providers import Provider
+from trainer_ops.gateway.sessions import open_session
 from trainer_ops.gateway.types import ChatRequest, prepare
 from trainer_ops.infra.limiter import CallLimiter
 from trainer_ops.infra.sessions import SessionLeases
@@ -206,6 +207,15 @@ class GatewayService:
             )
 
         self._writer.submit(unit)
+
+    async def open_session(self, principal: Principal) -> str:
+        """A new training session of `principal`, under the limits in force (429 past either cap)."""
+        return await open_session(
+            self.sessions,
+            owner=principal.user_id,
+            limits=self._holder.current.get("limits").document,
+            idle_seconds=self._idle,
+        )
 
     async def aclose(self) -> None:
         await self._provider.aclose()

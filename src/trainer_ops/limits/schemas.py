@@ -7,13 +7,29 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainer_ops.http.body import drop_null
-from trainer_ops.limits.types import MAX_AI_CALLS_PER_MINUTE, MAX_CONCURRENT_SESSIONS, MAX_FILE_UPLOAD_MB
+from trainer_ops.limits.types import (
+    MAX_AI_CALLS_PER_MINUTE,
+    MAX_CONCURRENT_SESSIONS,
+    MAX_FILE_UPLOAD_MB,
+    MAX_SESSIONS_PER_USER,
+)
+
+_CALLS = "AI calls per minute, per calling user (429 past it)"
+_UPLOAD = "largest upload (POST /v1/files, ruleset uploads) in MiB (413 past it)"
+_SESSIONS = "training sessions open at once across the deployment (429 past it)"
+_PER_USER = (
+    "training sessions one user may hold open at once (429 past it); not in spec 6.1, and a store "
+    "written before it existed reads it as its default, 3"
+)
 
 
 class LimitsRead(BaseModel):
-    aiCallsPerMinute: int
-    fileUploadLimitMb: int
-    maxConcurrentSessions: int
+    """The limits in force: spec 6.1's three fields, and the per-user session cap."""
+
+    aiCallsPerMinute: int = Field(description=_CALLS)
+    fileUploadLimitMb: int = Field(description=_UPLOAD)
+    maxConcurrentSessions: int = Field(description=_SESSIONS)
+    maxSessionsPerUser: int = Field(description=_PER_USER)
 
 
 class LimitsUpdate(BaseModel):
@@ -21,9 +37,10 @@ class LimitsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=drop_null())
 
-    aiCallsPerMinute: int | None = Field(None, ge=1, le=MAX_AI_CALLS_PER_MINUTE)
-    fileUploadLimitMb: int | None = Field(None, ge=1, le=MAX_FILE_UPLOAD_MB)
-    maxConcurrentSessions: int | None = Field(None, ge=1, le=MAX_CONCURRENT_SESSIONS)
+    aiCallsPerMinute: int | None = Field(None, ge=1, le=MAX_AI_CALLS_PER_MINUTE, description=_CALLS)
+    fileUploadLimitMb: int | None = Field(None, ge=1, le=MAX_FILE_UPLOAD_MB, description=_UPLOAD)
+    maxConcurrentSessions: int | None = Field(None, ge=1, le=MAX_CONCURRENT_SESSIONS, description=_SESSIONS)
+    maxSessionsPerUser: int | None = Field(None, ge=1, le=MAX_SESSIONS_PER_USER, description=_PER_USER)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,17 +41,32 @@ class HistoryPage:
 
 
 class DocumentService:
-    def __init__(self, *, audit: AuditService, clock: Clock, store: VersionStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        audit: AuditService,
+        clock: Clock,
+        store: VersionStore | None = None,
+        field_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """`field_defaults`: per kind, top-level fields a newer release added, with the value a stored
+        version written before them reads as (no data migration; the next change stores them)."""
         self._audit = audit
         self._clock = clock
         self._store = store or VersionStore()
+        self._field_defaults = dict(field_defaults or {})
+
+    def _parse(self, kind: str, stored: str) -> dict[str, Any]:
+        defaults = self._field_defaults.get(kind)
+        document: dict[str, Any] = orjson.loads(stored)
+        return {**defaults, **document} if defaults else document
 
     def load(self, session: Session, kinds: list[str]) -> list[VersionedDocument]:
         docs = []
         for kind in kinds:
             row = self._store.latest(session, kind)
             if row is not None:
-                docs.append(VersionedDocument.of(kind, row.version, orjson.loads(row.document)))
+                docs.append(VersionedDocument.of(kind, row.version, self._parse(kind, row.document)))
         return docs
 
     def latest_versions(self, session: Session) -> dict[str, int]:
@@ -99,8 +114,8 @@ class DocumentService:
                 f"If-Match names {asked} but the current version is {row.version}; read it again and retry",
                 extra={"currentVersion": row.version},
             )
-        current = orjson.loads(row.document)
-        change = apply(orjson.loads(row.document))  # a second parse: a cheaper deep copy
+        current = self._parse(kind, row.document)
+        change = apply(self._parse(kind, row.document))  # a second parse: a cheaper deep copy
         if change.document == current:
             return VersionedDocument.of(kind, row.version, current)
         return self._write(
@@ -120,7 +135,7 @@ class DocumentService:
         row = self._store.at(session, kind, version)
         if row is None:
             raise Invalid(f"{kind}.no_such_version", f"{kind} has no version {version}")
-        old = orjson.loads(row.document)
+        old = self._parse(kind, row.document)
         return self.change(
             session,
             kind=kind,

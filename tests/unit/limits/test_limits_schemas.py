@@ -11,6 +11,8 @@ from trainer_ops.limits.types import (
     MAX_AI_CALLS_PER_MINUTE,
     MAX_CONCURRENT_SESSIONS,
     MAX_FILE_UPLOAD_MB,
+    MAX_SESSIONS_PER_USER,
+    limit,
 )
 
 SPEC_6_1 = '{"aiCallsPerMinute": 60, "fileUploadLimitMb": 200, "maxConcurrentSessions": 30}'
@@ -18,6 +20,7 @@ CEILINGS = {
     "aiCallsPerMinute": MAX_AI_CALLS_PER_MINUTE,
     "fileUploadLimitMb": MAX_FILE_UPLOAD_MB,
     "maxConcurrentSessions": MAX_CONCURRENT_SESSIONS,
+    "maxSessionsPerUser": MAX_SESSIONS_PER_USER,
 }
 
 
@@ -33,7 +36,7 @@ def refused_fields(raw: str) -> list[str]:
 
 
 def test_spec_6_1_shape_is_a_valid_update_of_every_field() -> None:
-    assert parse(SPEC_6_1).changes() == DEFAULT_LIMITS
+    assert parse(SPEC_6_1).changes() == {k: v for k, v in DEFAULT_LIMITS.items() if k in SPEC_6_1}
 
 
 def test_partial_update_changes_only_the_fields_sent() -> None:
@@ -59,3 +62,10 @@ def test_non_integers_and_null_are_refused(value: str) -> None:
 
 def test_unknown_field_is_refused() -> None:
     assert refused_fields('{"aiCallsPerMinute": 60, "burst": 5}') == ["burst"]
+
+
+def test_a_document_without_a_newer_limit_reads_its_default() -> None:
+    older = {"aiCallsPerMinute": 60, "fileUploadLimitMb": 200, "maxConcurrentSessions": 30}
+
+    assert limit(older, "maxSessionsPerUser") == DEFAULT_LIMITS["maxSessionsPerUser"] == 3
+    assert limit({**older, "maxSessionsPerUser": 7}, "maxSessionsPerUser") == 7
