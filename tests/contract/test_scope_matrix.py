@@ -36,6 +36,8 @@ class Call:
     # The policy operation an access_denied entry names as its target.
     operation: str
     body: dict[str, Any] | None = None
+    # multipart fields (uploads)
+    files: dict[str, tuple[str, bytes, str]] | None = None
 
 
 CALLS: dict[str, Call] = {
@@ -60,10 +62,14 @@ CALLS: dict[str, Call] = {
     "GET audit": Call("GET", f"{OPS}/audit", "audit.read"),
     "GET model-config/history": Call("GET", f"{OPS}/model-config/history", "model_config.read"),
     "GET features/history": Call("GET", f"{OPS}/features/history", "features.history"),
+    "POST /v1/files": Call(
+        "POST", "/v1/files", "gateway.upload", files={"file": ("notes.md", b"# Returns\n", "text/markdown")}
+    ),
 }
 
 # design.md, "Principals and scope". team has no more rights than branch; service (engines, gateway
-# callers) never reads or changes ops settings.
+# callers) never reads or changes ops settings. Uploads (gateway.upload) are the content pipeline's:
+# admins and engines, not every gateway caller.
 #                                         admin region country branch team service
 EXPECTED: dict[str, tuple[int, ...]] = {
     "GET model-config":                   (200, 403, 403, 403, 403, 403),
@@ -79,6 +85,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET audit":                          (200, 403, 403, 403, 403, 403),
     "GET model-config/history":           (200, 403, 403, 403, 403, 403),
     "GET features/history":               (200, 403, 403, 403, 403, 403),
+    "POST /v1/files":                     (200, 403, 403, 403, 403, 200),
 }  # fmt: skip
 
 CASES = [
@@ -94,6 +101,18 @@ def denials_of(client: TestClient, user: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+def denial_detail(response: Any) -> str:
+    """The refusal's text. /operator/ops answers a problem with Step 1's code; /v1 may answer OpenAI's
+    error object instead (issue #11), whose `message` carries the same text."""
+    body = response.json()
+    if response.headers["content-type"].startswith("application/problem+json"):
+        assert body["status"] == 403
+        assert body["code"] == "INVALID_SCOPE"
+        return str(body["detail"])
+    assert response.request.url.path.startswith("/v1/"), response.text
+    return str(body["error"]["message"])
 
 
 def test_matrix_table_covers_every_call_and_role() -> None:
@@ -112,18 +131,15 @@ def test_role_gets_the_matrix_status_and_every_denial_is_audited(
     user = f"{role}-user"
     token = token_for(role, user=user, **SCOPES[role])
 
-    response = client.request(call.method, call.path, json=call.body, headers=auth(token))
+    response = client.request(call.method, call.path, json=call.body, files=call.files, headers=auth(token))
 
     assert response.status_code == status, response.text
     denials = denials_of(client, user)
     if status != 403:
         assert denials == []
         return
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["status"] == 403
-    assert problem["code"] == "INVALID_SCOPE"
-    assert problem["detail"]
+    detail = denial_detail(response)
+    assert detail
     assert len(denials) == 1
     entry = denials[0]
     assert entry["requestId"] == response.headers["x-request-id"]
@@ -132,7 +148,7 @@ def test_role_gets_the_matrix_status_and_every_denial_is_audited(
     assert entry["targetId"] == call.operation
     assert entry["details"]["method"] == call.method
     assert entry["details"]["path"] == call.path
-    assert entry["details"]["reason"] == problem["detail"]
+    assert entry["details"]["reason"] == detail
 
 
 @pytest.mark.parametrize(

@@ -63,17 +63,60 @@ def test_rate_limit_is_exact_across_two_replicas(replicas, token_for) -> None:
     assert (allowed, refused) == (4, 6)
 
 
-def test_session_limit_is_deployment_wide(replicas) -> None:
-    first, second = replicas
-    headers = {"Authorization": f"Bearer {first.settings.bootstrap_admin_token}"}
-    httpx.patch(f"{first.url}/operator/ops/limits", json={"maxConcurrentSessions": 3}, headers=headers)
+def wait_for_limits(server: LiveServer, **values: int) -> None:
+    """Until `server` has heard of the limits change (from the store, within its poll interval)."""
     import time
 
     deadline = time.monotonic() + 5
-    while second.ops.holder.current.get("limits").document["maxConcurrentSessions"] != 3:
+    assert server.ops is not None
+    while any(server.ops.holder.current.get("limits").document[k] != v for k, v in values.items()):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    codes = [
-        httpx.post(f"{(first, second)[i % 2].url}/v1/sessions", headers=headers).status_code for i in range(5)
+
+
+def test_session_limit_is_deployment_wide(replicas, token_for) -> None:
+    first, second = replicas
+    headers = {"Authorization": f"Bearer {first.settings.bootstrap_admin_token}"}
+    httpx.patch(f"{first.url}/operator/ops/limits", json={"maxConcurrentSessions": 3}, headers=headers)
+    wait_for_limits(second, maxConcurrentSessions=3)
+    # One session per user: only the deployment-wide cap can refuse.
+    tokens = [token_for("branch", user=f"trainee-{i}", branch="B1") for i in range(5)]
+    answers = [
+        httpx.post(f"{(first, second)[i % 2].url}/v1/sessions", headers=_auth(token))
+        for i, token in enumerate(tokens)
     ]
-    assert codes == [201, 201, 201, 429, 429]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429, 429]
+    assert all("gateway.sessions_full" in a.text for a in answers[3:])
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_per_user_session_cap_holds_across_two_replicas_opening_at_once(replicas, token_for) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    first, second = replicas
+    admin = {"Authorization": f"Bearer {first.settings.bootstrap_admin_token}"}
+    httpx.patch(f"{first.url}/operator/ops/limits", json={"maxSessionsPerUser": 2}, headers=admin)
+    wait_for_limits(second, maxSessionsPerUser=2)
+    trainee = _auth(token_for("branch", user="trainee-1", branch="B1"))
+    other = _auth(token_for("branch", user="trainee-2", branch="B1"))
+    servers = (first, second)
+
+    def open_on(i: int) -> httpx.Response:
+        return httpx.post(f"{servers[i % 2].url}/v1/sessions", headers=trainee, timeout=10)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(open_on, range(10)))
+
+    opened = [a for a in answers if a.status_code == 201]
+    assert sorted(a.status_code for a in answers) == [201] * 2 + [429] * 8
+    assert all("gateway.user_sessions_full" in a.text for a in answers if a.status_code == 429)
+    # Another user is not held back by the first one's cap, on either replica.
+    assert [httpx.post(f"{s.url}/v1/sessions", headers=other).status_code for s in servers] == [201, 201]
+    # Closing on one replica frees the place on the other.
+    closed = httpx.delete(f"{second.url}/v1/sessions/{opened[0].json()['id']}", headers=trainee)
+    assert closed.status_code == 204
+    assert httpx.post(f"{first.url}/v1/sessions", headers=trainee).status_code == 201
+    assert httpx.post(f"{second.url}/v1/sessions", headers=trainee).status_code == 429

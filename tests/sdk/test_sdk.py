@@ -51,6 +51,7 @@ def test_start_gives_the_whole_snapshot_and_follows_changes(sdk: OpsClient, admi
     assert sdk.connected.wait(5)
     assert sdk.model_config["model"] == "gpt-5.1"
     assert sdk.limits["aiCallsPerMinute"] == 60
+    assert sdk.limits["maxSessionsPerUser"] == 3  # the snapshot carries limits whole, beyond spec 6.1
     assert sdk.ruleset("missions").targetId == "initial"
     assert sdk.is_enabled("quiz_auto_generate") is False
     admin.patch("/operator/ops/features/quiz_auto_generate", json={"enabled": True})

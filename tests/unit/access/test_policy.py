@@ -255,3 +255,11 @@ def test_default_policy_service_reads_snapshot_and_calls_gateway_only() -> None:
     assert DEFAULT.decide(SERVICE, "snapshot.read").allowed
     assert DEFAULT.decide(SERVICE, "gateway.call").allowed
     assert not DEFAULT.decide(SERVICE, "features.update", overridable=True).allowed
+
+
+def test_default_policy_lets_only_admins_and_engines_upload_but_everyone_call_the_gateway() -> None:
+    uploaders = {p.role for p in (ADMIN, REGION_EU, COUNTRY_KR, BRANCH_B1, TEAM_B1, SERVICE)
+                 if DEFAULT.decide(p, "gateway.upload").allowed}  # fmt: skip
+
+    assert uploaders == {Role.ADMIN, Role.SERVICE}
+    assert all(DEFAULT.decide(p, "gateway.call").allowed for p in (REGION_EU, COUNTRY_KR, BRANCH_B1, TEAM_B1))
