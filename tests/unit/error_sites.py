@@ -16,7 +16,10 @@ class Site:
     reason: str
     cls: str
     where: str  # path:line
-    fault: bool | None  # the literal `fault=` keyword, if given; None when absent or computed
+    fault: bool | str | None  # the `fault=` keyword: a literal, None when absent, COMPUTED otherwise
+
+
+COMPUTED = "computed"
 
 
 def _trees() -> dict[Path, ast.Module]:
@@ -45,11 +48,11 @@ def _literal_tables(tree: ast.Module) -> dict[str, list[str]]:
     for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            values = node.value.values
-            if all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in values):
+            values = [v.value for v in node.value.values if isinstance(v, ast.Constant)]
+            if len(values) == len(node.value.values) and all(isinstance(v, str) for v in values):
                 for target in targets:
                     if isinstance(target, ast.Name):
-                        tables[target.id] = [v.value for v in values]  # type: ignore[union-attr]
+                        tables[target.id] = [str(v) for v in values]
     return tables
 
 
@@ -62,6 +65,15 @@ def _reasons(arg: ast.expr | None, tables: dict[str, list[str]], where: str) -> 
     raise AssertionError(f"{where}: the reason {shown} is neither a literal nor a lookup in a literal table")
 
 
+def _fault(call: ast.Call) -> bool | str | None:
+    given = next((k.value for k in call.keywords if k.arg == "fault"), None)
+    if given is None:
+        return None
+    if isinstance(given, ast.Constant) and isinstance(given.value, bool):
+        return given.value
+    return COMPUTED
+
+
 def sites() -> list[Site]:
     trees = _trees()
     classes = error_classes(trees)
@@ -72,14 +84,33 @@ def sites() -> list[Site]:
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
-            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            name = (
+                func.id
+                if isinstance(func, ast.Name)
+                else func.attr
+                if isinstance(func, ast.Attribute)
+                else ""
+            )
             if name not in classes:
                 continue
             where = f"{path.relative_to(SRC.parent)}:{node.lineno}"
-            first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "code"), None)
-            fault = next(
-                (k.value.value for k in node.keywords if k.arg == "fault" and isinstance(k.value, ast.Constant)),
-                None,
+            first = (
+                node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "code"), None)
             )
+            fault = _fault(node)
             found += [Site(reason, name, where, fault) for reason in _reasons(first, tables, where)]
+    return found
+
+
+def class_modules() -> dict[str, str]:
+    """Each error class defined in src/: its dotted module, to import it."""
+    trees = _trees()
+    classes = error_classes(trees)
+    found: dict[str, str] = {}
+    for path, tree in trees.items():
+        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name in classes:
+                assert node.name not in found, f"two error classes named {node.name}"
+                found[node.name] = module
     return found

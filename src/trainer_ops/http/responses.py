@@ -28,6 +28,7 @@ class VersionNotYet(TrainerOpsError):
     title = "Version not available yet"
     fault = False
 
+
 JSON = "application/json"
 MAX_VERSION = 2_147_483_647  # versions are 32-bit integers
 # How long a read waits for a version the store does not have yet, re-checking, before answering 504.
