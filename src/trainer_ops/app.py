@@ -33,6 +33,7 @@ from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
 from trainer_ops.engines.service import EngineService
+from trainer_ops.errors import REASON_PATTERN, STEP1_CODE_OF_STATUS
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
@@ -512,19 +513,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
-        "code": {
-            "type": "string",
-            "enum": [
-                "INVALID_SCOPE",
-                "UNAUTHORIZED",
-                "FORBIDDEN",
-                "NOT_FOUND",
-                "VALIDATION_ERROR",
-                "CONFLICT",
-                "INTERNAL_ERROR",
-            ],
-        },
-        "reason": {"type": "string"},
+        "code": {"type": "string", "enum": sorted(set(STEP1_CODE_OF_STATUS.values()))},
+        "reason": {"type": "string", "pattern": REASON_PATTERN},
         "requestId": {"type": "string"},
         "errors": {
             "type": "array",

@@ -86,7 +86,7 @@ def test_an_instance_on_another_replica_that_refuses_rolls_the_reload_back_every
         assert response.status_code == 409, response.text
         problem = response.json()
         assert [i["instance"] for i in problem["failingInstances"]] == ["engine-b"]
-        assert "rule 7 is not supported here" in problem["reason"]
+        assert "rule 7 is not supported here" in problem["detail"]
         assert active(first) == active(second) == "initial"
         # The refusing instance never reports the refused ruleset as its active one.
         assert refusing.ruleset("difficulty") is not None

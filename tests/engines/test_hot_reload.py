@@ -86,8 +86,14 @@ def test_one_nacking_instance_rolls_every_instance_back(client: TestClient, ops:
     response = reload(client, "difficulty", "d2")
     assert response.status_code == 409
     problem = response.json()
-    assert problem["status"] == "rolled_back"
-    assert "cannot parse rule 7" in problem["reason"]
+    # RFC 9457: the standard members are intact; the state is an extension, the free text in detail.
+    assert (problem["status"], problem["reason"], problem["outcome"]) == (
+        409,
+        "engines.rolled_back",
+        "rolled_back",
+    )
+    assert problem["engines"] == ["difficulty"]
+    assert "cannot parse rule 7" in problem["detail"]
     assert [i["instance"] for i in problem["failingInstances"]] == [flaky.instance_id]
     assert active(ops, "difficulty") == "initial"  # the local instance had ACKed, and went back
     assert flaky.restored[-1] is not None
@@ -107,7 +113,7 @@ def test_an_instance_that_never_answers_is_rolled_back_at_the_deadline(client: T
     finally:
         hung.release.set()
     assert response.status_code == 409
-    assert "no answer within 0.5 s" in response.json()["reason"]
+    assert "no answer within 0.5 s" in response.json()["detail"]
     assert active(ops, "gamification") == "initial"
     assert hung.restored[-1].target_id == "initial"
 

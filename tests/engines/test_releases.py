@@ -120,7 +120,12 @@ def test_rollback_is_all_or_nothing_when_one_engine_refuses(client: TestClient, 
     ops.engines.add_instance("missions", NackingInstance())
     response = client.post("/operator/ops/releases/rollback", json={"targetVersion": "1.0.6"})
     assert response.status_code == 409
-    assert response.json()["status"] == "rolled_back"
+    problem = response.json()
+    assert (problem["status"], problem["reason"], problem["outcome"]) == (
+        409,
+        "engines.rolled_back",
+        "rolled_back",
+    )
     assert {e: ops.engines.current(e).target_id for e in ("insights", "content", "missions")} == {
         "insights": "i2",
         "content": "c2",

@@ -86,7 +86,11 @@ def test_a_nack_from_an_instance_on_another_replica_rolls_the_reload_back_everyw
             answer = admin.post(f"{OPS}/hot-reload", json={"type": engine, "targetId": target})
         assert answer.status_code == 409, f"{answer.status_code} {answer.text}"
         body = answer.json()
-        assert body["status"] == "rolled_back"
+        assert (body["status"], body["reason"], body["outcome"]) == (
+            409,
+            "engines.rolled_back",
+            "rolled_back",
+        )
         assert instance in [failing["instance"] for failing in body["failingInstances"]], body
         seen = {r.name: active_target(fleet, engine, r) for r in fleet.replicas}
         assert seen == {r.name: previous for r in fleet.replicas}

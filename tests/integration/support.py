@@ -19,7 +19,8 @@ from trainer_ops.config import Settings
 T = TypeVar("T")
 
 ADMIN_TOKEN = "tops_test-admin-token-0123456789abcdef"
-# Step 1 (Foundation) error codes: every problem+json body carries one of them as `code`.
+# Step 1 (Foundation) error codes, and the ones ADR 0002 adds (a 405, a 429, a 503, an upstream
+# failure): every problem+json body carries one of them as `code`.
 STEP1_CODES = frozenset(
     {
         "INVALID_SCOPE",
@@ -29,6 +30,10 @@ STEP1_CODES = frozenset(
         "VALIDATION_ERROR",
         "CONFLICT",
         "INTERNAL_ERROR",
+        "METHOD_NOT_ALLOWED",
+        "RATE_LIMITED",
+        "SERVICE_UNAVAILABLE",
+        "UPSTREAM_ERROR",
     }
 )
 GENESIS_HASH = "0" * 64

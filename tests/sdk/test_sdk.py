@@ -89,7 +89,7 @@ def test_reload_handlers_ack_and_nack(sdk: OpsClient, admin: httpx.Client) -> No
     assert applied[-1]["allowedFormats"] == ["text/plain"]
     response = admin.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "bad"})
     assert response.status_code == 409
-    assert "engine-1: ValueError: unsupported format" in response.json()["reason"]
+    assert "engine-1: ValueError: unsupported format" in response.json()["detail"]
     assert sdk.wait_for(lambda s: s.rulesets["content"].targetId == "c2", 5)
     assert sdk.wait_for(lambda s: applied[-1]["allowedFormats"] == ["text/plain"], 5)  # restored
 

@@ -159,7 +159,10 @@ class BatchWriter:
     def _enqueue(self, unit: Callable[[Session], Any], future: Future[Any], *, waiting: bool) -> None:
         """Under the lock: so nothing is queued behind `stop`'s marker, where no thread would run it."""
         if self._closed:
-            raise Unavailable("store.closed", "the service is shutting down; retry on another replica")
+            # Shutting down on purpose (draining): a refusal, not a fault.
+            raise Unavailable(
+                "store.closed", "the service is shutting down; retry on another replica", fault=False
+            )
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="trainer-ops-writer", daemon=True)
             self._thread.start()

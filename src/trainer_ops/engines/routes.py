@@ -141,8 +141,9 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
     """Spec 3.1: make `targetId` the active ruleset of every instance of engine `type`.
 
     Every instance validates, builds and swaps in the ruleset, then ACKs; when all ACK within the
-    deadline: 200 `applied`. Any NACK or timeout puts every instance back on the previous ruleset: 409
-    with `status: rolled_back`, the reason and the failing instances. 404 for an unknown ruleset, 422 for
+    deadline: 200 `applied`. Any NACK or timeout puts every instance back on the previous ruleset: a
+    409 problem with `reason: engines.rolled_back`, `outcome: rolled_back`, the `engines`, the
+    `failingInstances`, and in `detail` which instance failed and why. 404 for an unknown ruleset, 422 for
     an unknown type or an invalid ruleset (nothing changes). `type: system` re-reads the ops layer's own
     documents (policy, model config, features, limits) from the store; the catalogs come from settings.
     Reloading the active ruleset changes nothing (`unchanged`).

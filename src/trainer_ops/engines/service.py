@@ -120,7 +120,7 @@ class EngineService:
     def hot_reload(
         self, *, principal: Principal, engine: str, target_id: str, request_id: str
     ) -> dict[str, Any]:
-        """Spec 3.1 with rollback: 200 applied (or unchanged), else 409 rolled_back with the reasons."""
+        """Spec 3.1 with rollback: 200 applied (or unchanged), else a 409 problem (engines.rolled_back)."""
         engine = self.engine_name(engine, allow_system=True)
         actor = actor_of(principal)
         if engine == SYSTEM:
@@ -253,15 +253,12 @@ class EngineService:
                     details={**(details or {}), "reason": outcome.reason(), "failingInstances": failing},
                 )
             )
+            # RFC 9457: `status` is the HTTP status and `reason` our stable token; the state is
+            # `outcome` and the free text (which instance failed, and why) is in `detail`.
             raise Conflict(
                 "engines.rolled_back",
                 f"reload failed and was rolled back: {outcome.reason()}",
-                extra={
-                    "status": "rolled_back",
-                    "engines": sorted(plan),
-                    "reason": outcome.reason(),
-                    "failingInstances": failing,
-                },
+                extra={"outcome": "rolled_back", "engines": sorted(plan), "failingInstances": failing},
             )
 
         def unit(session: Session) -> None:

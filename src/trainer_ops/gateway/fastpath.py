@@ -75,7 +75,8 @@ class GatewayFastPath:
             return
         who = allowed[0]
         scope["route"] = ROUTE
-        request_id = str(scope.get("state", {}).get("request_id", ""))
+        state = scope.setdefault("state", {})
+        request_id = str(state.get("request_id", ""))
         try:
             check_json_type(content_type)
             body = parse_json(await _read_body(receive), ChatRequest)
@@ -90,7 +91,7 @@ class GatewayFastPath:
                 await send_response(send, 200, [(b"content-type", b"application/json"), version], answer)
                 return
         except TrainerOpsError as error:
-            await send_problem(send, error, instance=PATH, request_id=request_id)
+            await send_problem(send, error, instance=PATH, request_id=request_id, state=state)
             return
         await event_stream(context, chunks)(scope, receive, send)
 

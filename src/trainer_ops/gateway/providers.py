@@ -157,6 +157,8 @@ class OpenAICompatibleProvider:
             "gateway.upstream_error",
             f"the model server answered {status}: {text[:300]}",
             extra={"upstreamStatus": status},
+            # The model server refusing what a caller sent (a 4xx) is the caller's doing, not ours.
+            fault=status >= 500,
         )
 
     async def complete(self, payload: dict[str, Any]) -> dict[str, Any]:

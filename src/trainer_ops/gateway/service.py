@@ -94,8 +94,11 @@ class GatewayService:
         if not config["enabled"]:
             raise self._refused(
                 context,
+                # An operator's decision, not a fault: it must not turn health `degraded`.
                 Unavailable(
-                    "gateway.disabled", "AI calls are switched off in the model config (enabled: false)"
+                    "gateway.disabled",
+                    "AI calls are switched off in the model config (enabled: false)",
+                    fault=False,
                 ),
             )
         if feature is not None and not _feature_on(

@@ -71,7 +71,7 @@ async def readyz(request: Request) -> Response:
     """Ready to serve: the store answers and the snapshot is loaded. 503 otherwise, and from the moment
     shutdown begins (SIGTERM), so that load balancers stop sending work here while it drains."""
     if request.app.state.draining.is_set():
-        raise Unavailable("health.draining", "shutting down: this replica takes no new work")
+        raise Unavailable("health.draining", "shutting down: this replica takes no new work", fault=False)
     database = edge_of(request).database
 
     def ping() -> None:

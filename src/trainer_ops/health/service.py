@@ -11,7 +11,8 @@ from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.infra.metrics import RequestMetrics
 from trainer_ops.infra.process import ProcessSampler
 
-# Health turns `degraded` when more than this share of recent requests failed with a 5xx.
+# Health turns `degraded` when more than this share of recent requests were server faults (a 5xx the
+# server is to blame for; never a 4xx, a client that left, or a deliberate refusal: http/middleware.py).
 DEGRADED_ERROR_RATE = 0.05
 MIN_REQUESTS_FOR_ERROR_RATE = 20
 

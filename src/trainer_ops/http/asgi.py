@@ -4,6 +4,7 @@ written straight to ASGI (the same bytes a routed answer carries)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
 from starlette.types import Send
@@ -11,7 +12,7 @@ from starlette.types import Send
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Decision, Policy, Principal
 from trainer_ops.errors import TrainerOpsError
-from trainer_ops.http.problems import PROBLEM_JSON, problem_body
+from trainer_ops.http.problems import PROBLEM_JSON, mark_fault, problem_body
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -41,9 +42,18 @@ async def send_response(send: Send, status: int, headers: Headers, body: bytes =
 
 
 async def send_problem(
-    send: Send, error: TrainerOpsError, *, instance: str, request_id: str, headers: Headers = ()
+    send: Send,
+    error: TrainerOpsError,
+    *,
+    instance: str,
+    request_id: str,
+    headers: Headers = (),
+    state: dict[str, Any] | None = None,
 ) -> None:
-    """`error` as RFC 9457 problem+json, as problems.problem_response renders it for the routes."""
+    """`error` as RFC 9457 problem+json, as problems.problem_response renders it for the routes.
+    `state` (the scope's) carries whether it is a server fault to the edge's error rate."""
+    if state is not None:
+        mark_fault(state, error)
     body = orjson.dumps(problem_body(error, instance=instance, request_id=request_id))
     own = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
     await send_response(send, error.status, [(b"content-type", PROBLEM_JSON.encode()), *own, *headers], body)

@@ -1,6 +1,9 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it would cost more than the hot reads themselves).
 
-One pass per request: a request id, the body size limit, and the latency measurement.
+One pass per request: a request id, the body size limit, and the latency measurement. Only server
+faults count as errors in the measurement (health's error rate): a 4xx never does, a client that left
+before its answer is recorded as 499, and a 5xx that a problem marked as no fault (a deliberate
+refusal) is not one either. Problems mark themselves in the scope state (`problems.FAULT`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainer_ops.errors import PayloadTooLarge
 from trainer_ops.http.asgi import send_problem
+from trainer_ops.http.problems import FAULT
 from trainer_ops.infra.metrics import RequestMetrics
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _PREFIX = os.urandom(4).hex() + "-"
 _COUNTER = itertools.count(1)
+# nginx's "client closed request": the client left before its answer; no server fault.
+CLIENT_CLOSED = 499
 
 
 class EdgeMiddleware:
@@ -48,8 +55,9 @@ class EdgeMiddleware:
             # Unique per process start and request; not a secret, so no system call for randomness.
             request_id = f"{_PREFIX}{next(_COUNTER):x}".encode()
         rid = request_id.decode()
-        scope.setdefault("state", {})["request_id"] = rid
-        status_holder = [500]
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        status_holder = [0]  # 0 until the answer starts; an exception before that is a 500
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -66,14 +74,19 @@ class EdgeMiddleware:
             await self.app(
                 scope, receive if bodiless or length >= 0 else _limited(receive, limit), send_wrapper
             )
+        except ClientDisconnect:
+            # Nobody is left to answer; not an unhandled error (no 500, no stack trace in the log).
+            status_holder[0] = status_holder[0] or CLIENT_CLOSED
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
+            status = status_holder[0] or 500
             self.metrics.observe(
                 method=scope["method"],
                 route=path,
-                status=status_holder[0],
+                status=status,
                 seconds=time.perf_counter() - started,
+                fault=status >= 500 and state.get(FAULT, True),
             )
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from trainer_ops.errors import (
+    RESERVED_MEMBERS,
     BadRequest,
     Invalid,
     MethodNotAllowed,
@@ -24,9 +25,18 @@ from trainer_ops.errors import (
 
 log = logging.getLogger("trainer_ops.http")
 PROBLEM_JSON = "application/problem+json"
+# The scope-state key where an answered problem says whether it is a server fault; the edge
+# middleware reads it for the error rate (a deliberate 5xx refusal is no fault).
+FAULT = "fault"
+
+
+def mark_fault(state: dict[str, Any], error: TrainerOpsError) -> None:
+    state[FAULT] = error.fault
 
 
 def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> dict[str, Any]:
+    """RFC 9457 members first; an extension member never replaces one of them (TrainerOpsError
+    refuses such an extension when it is built; this holds even for one changed afterwards)."""
     body: dict[str, Any] = {
         "type": f"urn:trainer-ops:problem:{error.code}",
         "title": error.title,
@@ -39,12 +49,15 @@ def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> d
     }
     if error.errors:
         body["errors"] = error.errors
-    body.update(error.extra)
+    for name, value in error.extra.items():
+        if name not in RESERVED_MEMBERS:
+            body[name] = value
     return body
 
 
 def problem_response(error: TrainerOpsError, request: Request, *, outermost: bool = False) -> Response:
     request_id = getattr(request.state, "request_id", "")
+    mark_fault(request.scope.setdefault("state", {}), error)
     body = problem_body(error, instance=request.url.path, request_id=request_id)
     headers = dict(error.headers)
     if outermost and request_id:
@@ -98,9 +111,17 @@ def install(app: FastAPI) -> None:
                 "http.method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
             )
             error.headers = {"Allow": _allowed_methods(request) or dict(exc.headers or {}).get("Allow", "")}
+        elif exc.status_code < 500:
+            # The framework's own refusals besides routing (a multipart body it cannot parse): a 400
+            # with one reason, so every reason keeps one status (ADR 0002's table).
+            error = BadRequest("http.bad_request", str(exc.detail))
         else:
-            error = TrainerOpsError("http.error", str(exc.detail))
-            error.status = exc.status_code
+            log.error(
+                "framework error %s on %s %s: %s", exc.status_code, request.method, request.url.path, exc
+            )
+            error = TrainerOpsError(
+                "http.internal", "an internal error occurred; it was logged with this request id"
+            )
         return problem_response(error, request)
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:
@@ -122,7 +143,9 @@ def install(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            TrainerOpsError("internal", "an internal error occurred; it was logged with this request id"),
+            TrainerOpsError(
+                "http.internal", "an internal error occurred; it was logged with this request id"
+            ),
             request,
             outermost=True,
         )

@@ -19,6 +19,16 @@ from trainer_ops.http.etag import none_match
 from trainer_ops.versions.refresher import SnapshotRefresher
 from trainer_ops.versions.snapshot import VersionedDocument, make_etag
 
+
+class VersionNotYet(TrainerOpsError):
+    """504, as Kubernetes answers a resourceVersion it has not seen. No server fault: any caller may
+    ask for a version that never comes, and that must not turn health `degraded`."""
+
+    status = 504
+    title = "Version not available yet"
+    fault = False
+
+
 JSON = "application/json"
 MAX_VERSION = 2_147_483_647  # versions are 32-bit integers
 # How long a read waits for a version the store does not have yet, re-checking, before answering 504.
@@ -93,15 +103,13 @@ async def at_least(request: Request, wanted: Mapping[str, int]) -> None:
         if await run_in_threadpool(refresher.catch_up, wanted):
             return
     asked = ",".join(f"{kind}:{version}" for kind, version in wanted.items())
-    error = TrainerOpsError(
+    raise VersionNotYet(
         "versions.not_yet",
         f"the store does not have {asked} yet (waited {MIN_VERSION_WAIT_SECONDS:g} s); "
         "a version is only known once the write that made it has been answered",
         errors=[{"field": "minVersion", "message": "newer than any version in the store"}],
         headers={"Retry-After": "1"},
     )
-    error.status, error.title = 504, "Version not available yet"
-    raise error
 
 
 def parse_min_versions(text: str | None, kinds: Collection[str]) -> dict[str, int]:

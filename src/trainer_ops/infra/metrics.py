@@ -46,7 +46,7 @@ class _Bucket:
 @dataclass(frozen=True)
 class WindowStats:
     count: int
-    errors: int
+    errors: int  # server faults only: see RequestMetrics.observe
     median_ms: float
     endpoints: dict[str, tuple[int, float]]  # endpoint -> (count, mean ms)
 
@@ -76,8 +76,14 @@ class RequestMetrics:
             "trainer_ops_upstream_timeouts_total", "Calls that timed out upstream", registry=self.registry
         )
 
-    def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
+    def observe(
+        self, *, method: str, route: str, status: int, seconds: float, fault: bool | None = None
+    ) -> None:
+        """One answered request. `fault`: whether it counts toward the error rate (the edge decides;
+        a deliberate 5xx refusal is not a fault); None counts every 5xx."""
         ms = seconds * 1000.0
+        if fault is None:
+            fault = status >= 500
         now = int(time.time())
         start = now - now % BUCKET_SECONDS
         slot = (start // BUCKET_SECONDS) % self._size
@@ -87,7 +93,7 @@ class RequestMetrics:
                 bucket = _Bucket(start)
                 self._buckets[slot] = bucket
             bucket.count += 1
-            if status >= 500:
+            if fault:
                 bucket.errors += 1
             bucket.bins[_bin_of(ms)] += 1
             acc = bucket.endpoints.get(route)

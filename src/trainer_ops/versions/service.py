@@ -23,6 +23,22 @@ from trainer_ops.versions.store import VersionStore
 
 MAX_HISTORY_PAGE = 200
 
+# Each document's reasons, spelled out instead of built from its kind: every reason is a stable token
+# listed in ADR 0002's table, and tests/unit/test_error_table.py finds them here. A new kind of
+# document adds its rows (a missing one is a KeyError, found by the first test that uses the kind).
+_MISSING = {
+    "model_config": "model_config.missing",
+    "features": "features.missing",
+    "limits": "limits.missing",
+}
+_STALE = {"model_config": "model_config.stale", "features": "features.stale", "limits": "limits.stale"}
+_NO_SUCH_VERSION = {
+    "model_config": "model_config.no_such_version",
+    "features": "features.no_such_version",
+    "limits": "limits.no_such_version",
+}
+_INVALID = {"model_config": "model_config.invalid", "limits": "limits.invalid"}  # DocumentEditor's kinds
+
 
 @dataclass(frozen=True)
 class Change:
@@ -104,13 +120,11 @@ class DocumentService:
         """
         row = self._store.latest(session, kind)
         if row is None:
-            raise Invalid(
-                f"{kind}.missing", f"the store has no {kind} document; run `trainer-ops db upgrade`"
-            )
+            raise Invalid(_MISSING[kind], f"the store has no {kind} document; run `trainer-ops db upgrade`")
         if if_match is not None and row.version not in if_match:
             asked = ", ".join(str(v) for v in sorted(if_match)) or "no version this server issued"
             raise PreconditionFailed(
-                f"{kind}.stale",
+                _STALE[kind],
                 f"If-Match names {asked} but the current version is {row.version}; read it again and retry",
                 extra={"currentVersion": row.version},
             )
@@ -134,7 +148,7 @@ class DocumentService:
         """Make the document of `version` current again, as a new version (history is never rewritten)."""
         row = self._store.at(session, kind, version)
         if row is None:
-            raise Invalid(f"{kind}.no_such_version", f"{kind} has no version {version}")
+            raise Invalid(_NO_SUCH_VERSION[kind], f"{kind} has no version {version}")
         old = self._parse(kind, row.document)
         return self.change(
             session,
@@ -250,7 +264,7 @@ class DocumentEditor:
             errors = self._check(merged) if self._check else []
             if errors:
                 names = ", ".join(e["field"] for e in errors)
-                raise Invalid(f"{self.kind}.invalid", f"invalid field(s): {names}", errors=errors)
+                raise Invalid(_INVALID[self.kind], f"invalid field(s): {names}", errors=errors)
             touched = sorted(k for k in changes if document.get(k) != changes[k])
             return Change(
                 merged, self._target, {k: document.get(k) for k in touched}, {k: merged[k] for k in touched}
