@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import orjson
 from starlette.types import Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Decision, Policy, Principal
 from trainer_ops.errors import TrainerOpsError
-from trainer_ops.http.problems import PROBLEM_JSON, problem_body
+from trainer_ops.http.problems import error_payload
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -43,7 +42,8 @@ async def send_response(send: Send, status: int, headers: Headers, body: bytes =
 async def send_problem(
     send: Send, error: TrainerOpsError, *, instance: str, request_id: str, headers: Headers = ()
 ) -> None:
-    """`error` as RFC 9457 problem+json, as problems.problem_response renders it for the routes."""
-    body = orjson.dumps(problem_body(error, instance=instance, request_id=request_id))
+    """`error` as problems.problem_response renders it for the routes (OpenAI's error object under
+    `/v1`, RFC 9457 problem+json elsewhere)."""
+    body, media_type = error_payload(error, instance=instance, request_id=request_id)
     own = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
-    await send_response(send, error.status, [(b"content-type", PROBLEM_JSON.encode()), *own, *headers], body)
+    await send_response(send, error.status, [(b"content-type", media_type.encode()), *own, *headers], body)
