@@ -4,9 +4,9 @@
 Each hit also says where the caller stands (limit, remaining, reset), which the gateway sends as
 OpenAI's `x-ratelimit-*` headers on every call. `limits`' moving-window `hit` answers only yes or no,
 and its `get_window_stats` is a second call: in memory that costs nothing, but on Redis it would be a
-second round trip per gateway call. So on Redis both of `limits`' own scripts (acquire, then read the
-window) go in one MULTI/EXEC pipeline: one round trip, the same keys and the same semantics as the
-library, and the figures are those right after this very hit (nothing else runs in between).
+second round trip per gateway call. So on Redis one script runs limits' own two scripts (acquire, then
+read the window) back to back: one round trip, atomic, the library's keys and semantics, and the
+figures are those right after this very hit.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-import redis.exceptions
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from redis.asyncio import Redis
-from redis.commands.core import Script
+from redis.commands.core import AsyncScript as Script
 
 from trainer_ops.infra.redis_errors import REDIS_TIMEOUT_SECONDS, redis_unavailable
 
@@ -67,8 +66,9 @@ class CallLimiter:
         self._window = window_seconds
         # One round trip on a single Redis through redis-py; sentinel and cluster clients take the
         # library's two calls.
-        single = type(storage) is RedisStorage and isinstance(storage.bridge, RedispyBridge)
-        self._redis = storage if single and isinstance(storage, RedisStorage) else None
+        self._redis: tuple[RedisStorage, Script] | None = None
+        if type(storage) is RedisStorage and isinstance(storage.bridge, RedispyBridge):
+            self._redis = (storage, _hit_and_count_script(storage.bridge))
 
     async def hit(self, user_id: str, per_minute: int) -> CallBudget:
         """Count one call for `user_id` if the limit allows it, and say where the caller stands."""
@@ -80,7 +80,7 @@ class CallLimiter:
         )
         with redis_unavailable("call limits"):
             if self._redis is not None:
-                allowed, start, count = await _redis_hit(self._redis, item, user_id)
+                allowed, start, count = await _redis_hit(*self._redis, item, user_id)
             else:
                 allowed = await self._limiter.hit(item, NAMESPACE, user_id)
                 stats = await self._limiter.get_window_stats(item, NAMESPACE, user_id)
@@ -101,40 +101,32 @@ class CallLimiter:
             await close()
 
 
-async def _redis_hit(storage: RedisStorage, item: RateLimitItem, user_id: str) -> tuple[bool, float, int]:
-    """limits' acquire and window scripts in one MULTI/EXEC: (acquired, window start, calls in it)."""
-    bridge = storage.bridge
-    assert isinstance(bridge, RedispyBridge)
-    key = item.key_for(NAMESPACE, user_id)
-    full_key, expiry = bridge.prefixed_key(key), item.get_expiry()
-    acquire, window = bridge.lua_acquire_moving_window, bridge.lua_moving_window
-    for _ in range(2):
-        now = time.time()
-        async with _client(bridge).pipeline(transaction=True) as pipe:
-            # evalsha, not the Script objects: those make a pipeline ask SCRIPT EXISTS every time.
-            pipe.evalsha(acquire.sha, 1, full_key, now, item.amount, expiry, 1)
-            pipe.evalsha(window.sha, 1, full_key, now - expiry, item.amount)
-            acquired, counted = await pipe.execute(raise_on_error=False)
-        if not isinstance(acquired, redis.exceptions.NoScriptError):
-            break
-        # A fresh (or flushed) Redis: the acquire did not run, so load both scripts and go again.
-        await _load(bridge, acquire, window)
-    if isinstance(acquired, Exception):
-        raise acquired
-    if isinstance(counted, Exception):
-        # The hit counted but its figures are lost (the window script alone was missing): read them
-        # the library's way, which loads that script for the next time.
-        start, count = await storage.get_moving_window(key, item.amount, expiry)
-        return bool(acquired), start, count
-    if counted:
-        return bool(acquired), float(counted[0]), int(counted[1])
+def _hit_and_count_script(bridge: RedispyBridge) -> Script:
+    """limits' own two moving-window scripts, verbatim, run one after the other in one script: the
+    hit, then the window it leaves. Each reads KEYS and ARGV, so each becomes a function of them."""
+    text = f"""
+local function acquire(KEYS, ARGV)
+{bridge.SCRIPT_ACQUIRE_MOVING_WINDOW.decode()}
+end
+local function window(KEYS, ARGV)
+{bridge.SCRIPT_MOVING_WINDOW.decode()}
+end
+local acquired = acquire(KEYS, {{ARGV[1], ARGV[2], ARGV[3], 1}})
+local counted = window(KEYS, {{tonumber(ARGV[1]) - tonumber(ARGV[3]), ARGV[2]}})
+return {{acquired and 1 or 0, counted}}
+"""
+    # redis-py's Script sends EVALSHA and loads the script when Redis lacks it (nothing ran then).
+    return cast(Redis, bridge.get_connection()).register_script(text)
+
+
+async def _redis_hit(
+    storage: RedisStorage, script: Script, item: RateLimitItem, user_id: str
+) -> tuple[bool, float, int]:
+    """(acquired, window start, calls in the window) after this hit, in one round trip."""
+    assert isinstance(storage.bridge, RedispyBridge)
+    now = time.time()
+    key = storage.bridge.prefixed_key(item.key_for(NAMESPACE, user_id))
+    acquired, *counted = await script([key], [now, item.amount, item.get_expiry()])
+    if counted and counted[0]:
+        return bool(acquired), float(counted[0][0]), int(counted[0][1])
     return bool(acquired), now, 0
-
-
-def _client(bridge: RedispyBridge) -> Redis:
-    return cast(Redis, bridge.get_connection())  # limits types it as a protocol of a few commands
-
-
-async def _load(bridge: RedispyBridge, *scripts: Script) -> None:
-    for script in scripts:
-        script.sha = await _client(bridge).script_load(script.script)

@@ -1,5 +1,5 @@
 """The call limiter, memory and Redis twins alike: each hit says where the caller stands, and on Redis
-it costs one round trip, even on a Redis that has not (or no longer) got limits' scripts."""
+it costs one round trip, also on a Redis that has not (or no longer) got the script."""
 
 from __future__ import annotations
 
@@ -65,10 +65,9 @@ def test_a_refused_caller_is_allowed_again_once_the_window_moves_on(redis_url: s
     assert asyncio.run(run()) == [True, False, True]
 
 
-@pytest.mark.parametrize("loaded", [(), ("acquire",)])
-def test_redis_without_limits_scripts_still_counts_each_call_once(loaded: tuple[str, ...]) -> None:
-    """A fresh or restarted Redis has none of limits' scripts, or (after an older replica's hit) only
-    the acquire one. Flushing scripts is harmless to other clients: redis-py loads them again."""
+def test_redis_without_the_script_loads_it_and_counts_each_call_once() -> None:
+    """A fresh or restarted Redis has no scripts. Flushing them is harmless to other clients: redis-py
+    loads a script again when Redis answers NOSCRIPT (and nothing ran then)."""
     try:
         client = redis.Redis.from_url(REDIS_URL)
         client.ping()
@@ -77,14 +76,33 @@ def test_redis_without_limits_scripts_still_counts_each_call_once(loaded: tuple[
 
     async def run() -> list[CallBudget]:
         limiter = CallLimiter(REDIS_URL, prefix=f"test-limiter-{uuid.uuid4().hex[:8]}")
-        client.script_flush()
-        if loaded:
-            client.script_load(limiter._redis.bridge.lua_acquire_moving_window.script)  # type: ignore[union-attr]
         try:
-            return [await limiter.hit("u", 2) for _ in range(3)]
+            first = await limiter.hit("u", 2)
+            client.script_flush()
+            return [first, await limiter.hit("u", 2), await limiter.hit("u", 2)]
         finally:
             await limiter.reset()
             await limiter.aclose()
 
     budgets = asyncio.run(run())
     assert [(b.allowed, b.remaining) for b in budgets] == [(True, 1), (True, 0), (False, 0)]
+
+
+def test_limits_own_reading_of_the_window_agrees_with_the_budget(redis_url: str) -> None:
+    """On Redis the hit runs in our one script: it must keep limits' keys and entries, so that the
+    library (its reset, clear, stats, and replicas of the last release) sees the same window."""
+    from limits import RateLimitItemPerMinute
+
+    async def run() -> tuple[CallBudget, int]:
+        limiter = CallLimiter(redis_url, prefix=f"test-limiter-{uuid.uuid4().hex[:8]}")
+        try:
+            for _ in range(2):
+                budget = await limiter.hit("engine-a", 5)
+            stats = await limiter._limiter.get_window_stats(RateLimitItemPerMinute(5), "ai-calls", "engine-a")
+            return budget, stats.remaining
+        finally:
+            await limiter.reset()
+            await limiter.aclose()
+
+    budget, remaining = asyncio.run(run())
+    assert budget.remaining == remaining == 3
