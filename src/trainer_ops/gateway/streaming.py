@@ -31,21 +31,25 @@ def error_event(error: TrainerOpsError) -> bytes:
 
 
 async def ended_properly(chunks: AsyncIterator[bytes], *, request_id: str) -> AsyncIterator[bytes]:
-    """`chunks`, then an error event and [DONE] if they fail. A cancellation (the client went away)
-    is not a failure: it goes through, and the upstream's stream is closed either way."""
+    """`chunks`, then an error event and [DONE] if they fail. A failure after [DONE] (auditing the
+    finished call) is only logged: the caller has its whole answer. A cancellation (the client went
+    away) is not a failure: it goes through, and the upstream's stream is closed either way."""
+    done = False
     try:
         async for chunk in chunks:
             yield chunk
-    except TrainerOpsError as error:
-        yield error_event(error)
-        yield DONE
-    except Exception:
-        log.exception("stream of request %s failed after it started", request_id)
-        failed = TrainerOpsError(
-            "gateway.stream_failed",
-            f"the stream failed after it started; it was logged with request id {request_id}",
-        )
-        yield error_event(failed)
+            done = done or is_done(chunk)
+    except Exception as exc:
+        if done:
+            log.exception("after the stream of request %s ended", request_id)
+            return
+        if not isinstance(exc, TrainerOpsError):
+            log.exception("stream of request %s failed after it started", request_id)
+            exc = TrainerOpsError(
+                "gateway.stream_failed",
+                f"the stream failed after it started; it was logged with request id {request_id}",
+            )
+        yield error_event(exc)
         yield DONE
     finally:
         close = getattr(chunks, "aclose", None)

@@ -102,3 +102,15 @@ def test_retry_after_is_sent_only_on_a_refusal_and_in_whole_seconds() -> None:
         "x-ratelimit-reset-requests": "200ms",
         "retry-after": "1",
     }
+
+
+def test_a_failure_after_done_sends_nothing_more() -> None:
+    async def finished_then_fails() -> AsyncIterator[bytes]:
+        yield FIRST
+        yield DONE
+        raise TrainerOpsError("store.closed", "the audit write failed")
+
+    async def collect() -> list[bytes]:
+        return [chunk async for chunk in ended_properly(finished_then_fails(), request_id="r")]
+
+    assert asyncio.run(collect()) == [FIRST, DONE]
