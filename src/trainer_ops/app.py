@@ -49,6 +49,7 @@ from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
+from trainer_ops.http.openai_errors import OPENAI_ERROR_SCHEMA, speaks_openai
 from trainer_ops.infra.bus import CHANNEL as RELOAD_CHANNEL
 from trainer_ops.infra.bus import Bus, MemoryBus, PostgresBus
 from trainer_ops.infra.changes import ChangeListener, NoChangeListener, PostgresChangeListener
@@ -230,7 +231,9 @@ class Ops:
             return self.tokens.find_principal(session, token)
 
 
-def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
+def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_seconds: int = 60) -> Ops:
+    """Every long-lived service. `call_window_seconds` is the window `aiCallsPerMinute` is counted
+    over: a minute, which tests shorten to see a refused call allowed again."""
     clock = clock or SystemClock()
     database = make_database(settings)
     keys = KeyCheck(database=database, keys=load_keys(settings), clock=clock)
@@ -369,7 +372,9 @@ def build_ops(settings: Settings, *, clock: Clock | None = None) -> Ops:
             holder=holder,
             features=features,
             tones=catalogs.tones,
-            limiter=CallLimiter(settings.redis_url, prefix=settings.redis_prefix),
+            limiter=CallLimiter(
+                settings.redis_url, prefix=settings.redis_prefix, window_seconds=call_window_seconds
+            ),
             sessions=sessions,
             provider=provider,
             writer=writer,
@@ -529,15 +534,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 def _document_problems(schema: dict[str, Any]) -> None:
-    """Every error this server sends is application/problem+json: say so on every operation, in place
-    of FastAPI's default 422 body (which this server never sends)."""
+    """Every error this server sends is application/problem+json (OpenAI's error object under /v1): say
+    so on every operation, in place of FastAPI's default 422 body (which this server never sends)."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
-    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    rfc9457 = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    openai = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}}
     public = {"/livez", "/readyz", "/metrics"}
     for path, operations in schema.get("paths", {}).items():
+        problem = openai if speaks_openai(path) else rfc9457
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)

@@ -82,11 +82,13 @@ def comparable(response: Any) -> dict[str, Any]:
         "content-type": content_type,
         "config-version": response.headers.get("x-trainer-config-version"),
         "retry-after": response.headers.get("retry-after"),
+        "rate limit": [
+            response.headers.get(f"x-ratelimit-{what}-requests") for what in ("limit", "remaining")
+        ],
         "request id": "x-request-id" in response.headers,
     }
-    if content_type.startswith("application/problem+json"):
-        problem = response.json()
-        seen["problem"] = {k: v for k, v in problem.items() if k != "requestId"}
+    if response.status_code >= 400:
+        seen["error"] = response.json()  # OpenAI's error object: no request id or time in it
     elif content_type.startswith("text/event-stream"):
         seen["events"] = [
             orjson.loads(line[6:])["choices"] if line != "data: [DONE]" else line

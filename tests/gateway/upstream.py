@@ -19,7 +19,9 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.mode = "ok"  # "ok", "slow", "error"
+        # "ok", "slow", "error"; for streams also "cut" (the connection drops after the first event)
+        # and "unfinished" (the stream ends after the first event, with no final chunk and no [DONE]).
+        self.mode = "ok"
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._complete)
         with socket.socket() as sock:
@@ -81,6 +83,10 @@ class FakeUpstream:
                 "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
             }
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            if self.mode == "cut":
+                raise ConnectionAbortedError("the fake model server drops the connection mid-stream")
+            if self.mode == "unfinished":
+                return
         final = {
             **base,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],

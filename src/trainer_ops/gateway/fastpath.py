@@ -87,8 +87,8 @@ class GatewayFastPath:
                 chunks = await self._gateway.started_stream(context)
             else:
                 answer = orjson.dumps(await self._gateway.complete(context))
-                version = (b"x-trainer-config-version", context.version_header.encode())
-                await send_response(send, 200, [(b"content-type", b"application/json"), version], answer)
+                own = [(name.lower().encode(), value.encode()) for name, value in context.headers.items()]
+                await send_response(send, 200, [(b"content-type", b"application/json"), *own], answer)
                 return
         except TrainerOpsError as error:
             await send_problem(send, error, instance=PATH, request_id=request_id, state=state)

@@ -36,7 +36,9 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
     `max_tokens` is capped at `maxTokens`, `language` other than `auto` adds an instruction. 503 while
     `enabled` is false; 403 when the feature named in `X-Trainer-Feature` is off for the caller's
     region; 429 (with Retry-After) past `aiCallsPerMinute`; `X-Trainer-Session` names an open training
-    session. `X-Trainer-Config-Version` tells which config versions the call ran with.
+    session. `X-Trainer-Config-Version` tells which config versions the call ran with, and
+    `x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` the caller's budget. Errors
+    are OpenAI's error object; a stream that fails once started ends with an error event and [DONE].
     """
     await authorize(request, who, "gateway.call")
     body = await parse_body(request, ChatRequest)
@@ -50,17 +52,13 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
     )
     if body.stream:
         return event_stream(context, await service.started_stream(context))
-    return json_response(
-        await service.complete(context), headers={"X-Trainer-Config-Version": context.version_header}
-    )
+    return json_response(await service.complete(context), headers=context.headers)
 
 
 def event_stream(context: CallContext, chunks: AsyncIterator[bytes]) -> StreamingResponse:
-    """A call's server-sent events, with the config versions it runs with."""
+    """A call's server-sent events, with the config versions it runs with and the caller's budget."""
     return StreamingResponse(
-        chunks,
-        media_type="text/event-stream",
-        headers={"X-Trainer-Config-Version": context.version_header, "Cache-Control": "no-cache"},
+        chunks, media_type="text/event-stream", headers={**context.headers, "Cache-Control": "no-cache"}
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,12 @@ from trainer_ops.audit.types import Action
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Forbidden, NotFound, TooManyRequests, Unavailable
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.gateway.providers import Provider
+from trainer_ops.gateway.providers import Provider, UpstreamError
+from trainer_ops.gateway.ratelimit import rate_limit_headers
 from trainer_ops.gateway.sessions import open_session
+from trainer_ops.gateway.streaming import ended_properly, is_done
 from trainer_ops.gateway.types import ChatRequest, prepare
-from trainer_ops.infra.limiter import CallLimiter
+from trainer_ops.infra.limiter import CallBudget, CallLimiter
 from trainer_ops.infra.sessions import SessionLeases
 from trainer_ops.versions.snapshot import SnapshotHolder
 
@@ -40,10 +42,19 @@ class CallContext:
     session: str | None
     request_id: str
     started: float
+    budget: CallBudget | None = None
 
     @property
     def version_header(self) -> str:
         return ",".join(f"{kind}={version}" for kind, version in sorted(self.versions.items()))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What an admitted call's answer carries: config versions and the caller's rate-limit budget."""
+        headers = {"X-Trainer-Config-Version": self.version_header}
+        if self.budget is not None:
+            headers.update(rate_limit_headers(self.budget))
+        return headers
 
 
 class GatewayService:
@@ -122,19 +133,22 @@ class GatewayService:
                 ),
             )
         limit = int(snapshot.get("limits").document["aiCallsPerMinute"])
-        retry_after = await self._limiter.hit(principal.user_id, limit)
-        if retry_after is not None:
+        budget = await self._limiter.hit(principal.user_id, limit)
+        if not budget.allowed:
             raise self._refused(
                 context,
                 TooManyRequests(
                     "gateway.rate_limited",
-                    f"more than {limit} AI calls in a minute for {principal.user_id}",
-                    headers={"Retry-After": str(int(retry_after))},
+                    f"more than {limit} AI calls in a minute for {principal.user_id}; "
+                    f"retry in {budget.retry_after} s",
+                    headers=rate_limit_headers(budget),
                     extra={"limit": limit},
                 ),
             )
         payload = prepare(request, config=config, tones=self._tones)
-        return CallContext(principal, payload, versions, feature, session, request_id, context.started)
+        return CallContext(
+            principal, payload, versions, feature, session, request_id, context.started, budget
+        )
 
     def _refused(self, context: CallContext, error: Exception) -> Exception:
         self.record(context, outcome=f"refused:{getattr(error, 'code', 'error')}")
@@ -151,30 +165,43 @@ class GatewayService:
 
     async def started_stream(self, context: CallContext) -> AsyncIterator[bytes]:
         """The call's stream with its first chunk already in: an upstream that fails at once raises
-        here (a 502/504 problem), before the caller is sent a 200."""
+        here (a 502/504 problem), before the caller is sent a 200. Whatever fails after that ends
+        the stream with an error event and [DONE] (gateway/streaming.py)."""
         chunks = self.stream(context)
-        first = await anext(chunks)
+        first = await anext(chunks)  # never exhausted: the stream ends with [DONE] or raises
 
         async def relay() -> AsyncIterator[bytes]:
-            yield first
-            async for chunk in chunks:
-                yield chunk
+            try:
+                yield first
+                async for chunk in chunks:
+                    yield chunk
+            finally:
+                await chunks.aclose()  # a caller gone mid-stream closes the upstream's stream now
 
-        return relay()
+        return ended_properly(relay(), request_id=context.request_id)
 
-    async def stream(self, context: CallContext) -> AsyncIterator[bytes]:
+    async def stream(self, context: CallContext) -> AsyncGenerator[bytes, None]:
+        """The upstream's events up to its [DONE]; an upstream that stops before it is an error."""
         usage: dict[str, Any] | None = None
         outcome = "success"
+        upstream = self._provider.stream(context.payload)
         try:
-            async for chunk in self._provider.stream(context.payload):
+            async for chunk in upstream:
                 if b'"usage"' in chunk:
-                    with contextlib.suppress(orjson.JSONDecodeError):
-                        usage = orjson.loads(chunk.removeprefix(b"data: ")).get("usage") or usage
+                    usage = _usage(chunk) or usage
                 yield chunk
+                if is_done(chunk):
+                    return
+            raise UpstreamError(
+                "gateway.upstream_incomplete", "the model server ended the stream before it was complete"
+            )
         except Exception as exc:
             outcome = f"error:{getattr(exc, 'code', type(exc).__name__)}"
             raise
         finally:
+            close = getattr(upstream, "aclose", None)
+            if close is not None:
+                await close()
             self.record(context, outcome=outcome, usage=usage)
 
     def record(self, context: CallContext, *, outcome: str, usage: dict[str, Any] | None = None) -> None:
@@ -224,6 +251,16 @@ class GatewayService:
         await self._provider.aclose()
         await self.sessions.aclose()
         await self._limiter.aclose()
+
+
+def _usage(chunk: bytes) -> dict[str, Any] | None:
+    """The token counts an event carries, if it is a JSON object with them (anything else is none)."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        event = orjson.loads(chunk.removeprefix(b"data: "))
+        if isinstance(event, dict) and isinstance(event.get("usage"), dict):
+            usage: dict[str, Any] = event["usage"]
+            return usage
+    return None
 
 
 def _feature_on(document: dict[str, Any], feature: str, region: str | None) -> bool:

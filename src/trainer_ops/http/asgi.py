@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 from starlette.types import Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Decision, Policy, Principal
 from trainer_ops.errors import TrainerOpsError
-from trainer_ops.http.problems import PROBLEM_JSON, mark_fault, problem_body
+from trainer_ops.http.problems import error_payload, mark_fault
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -50,10 +49,11 @@ async def send_problem(
     headers: Headers = (),
     state: dict[str, Any] | None = None,
 ) -> None:
-    """`error` as RFC 9457 problem+json, as problems.problem_response renders it for the routes.
-    `state` (the scope's) carries whether it is a server fault to the edge's error rate."""
+    """`error` as problems.problem_response renders it for the routes (OpenAI's error object under
+    `/v1`, RFC 9457 problem+json elsewhere). `state` (the scope's) carries whether it is a server
+    fault to the edge's error rate."""
     if state is not None:
         mark_fault(state, error)
-    body = orjson.dumps(problem_body(error, instance=instance, request_id=request_id))
+    body, media_type = error_payload(error, instance=instance, request_id=request_id)
     own = [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
-    await send_response(send, error.status, [(b"content-type", PROBLEM_JSON.encode()), *own, *headers], body)
+    await send_response(send, error.status, [(b"content-type", media_type.encode()), *own, *headers], body)

@@ -4,7 +4,8 @@ Bare bodies are the default (Step 10's examples). With TRAINER_OPS_ENVELOPE=step
 header `X-Envelope: step1` for one call, a JSON success becomes
 `{"success": true, "data": <body>, "meta": {"version": "v2", "timestamp": <epoch s>}}` and a problem
 `{"success": false, "error": {"code", "message", ...problem}, "meta": ...}` (same status code).
-Streams (server-sent events) and non-JSON answers pass through untouched.
+Streams (server-sent events), non-JSON answers and everything under `/v1` (OpenAI's API, whose
+clients cannot read an envelope) pass through untouched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trainer_ops.http.openai_errors import speaks_openai
 
 JSON_TYPES = (b"application/json", b"application/problem+json")
 
@@ -33,7 +36,8 @@ class EnvelopeMiddleware:
         self.default = default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or speaks_openai(scope["path"]):
+            # `/v1` speaks OpenAI's API to OpenAI clients, which cannot read an envelope.
             await self.app(scope, receive, send)
             return
         wanted = self.default

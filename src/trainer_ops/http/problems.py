@@ -22,6 +22,7 @@ from trainer_ops.errors import (
     TrainerOpsError,
     Unavailable,
 )
+from trainer_ops.http.openai_errors import JSON, openai_error_body, speaks_openai
 
 log = logging.getLogger("trainer_ops.http")
 PROBLEM_JSON = "application/problem+json"
@@ -55,15 +56,23 @@ def problem_body(error: TrainerOpsError, *, instance: str, request_id: str) -> d
     return body
 
 
+def error_payload(error: TrainerOpsError, *, instance: str, request_id: str) -> tuple[bytes, str]:
+    """The body and media type of `error` at path `instance`: OpenAI's error object under `/v1`
+    (its callers are OpenAI clients), problem+json everywhere else."""
+    if speaks_openai(instance):
+        return orjson.dumps(openai_error_body(error)), JSON
+    return orjson.dumps(problem_body(error, instance=instance, request_id=request_id)), PROBLEM_JSON
+
+
 def problem_response(error: TrainerOpsError, request: Request, *, outermost: bool = False) -> Response:
     request_id = getattr(request.state, "request_id", "")
     mark_fault(request.scope.setdefault("state", {}), error)
-    body = problem_body(error, instance=request.url.path, request_id=request_id)
+    body, media_type = error_payload(error, instance=request.url.path, request_id=request_id)
     headers = dict(error.headers)
     if outermost and request_id:
         # Unexpected errors are answered outside the edge middleware, which adds this header otherwise.
         headers["X-Request-Id"] = request_id
-    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(body, status_code=error.status, media_type=media_type, headers=headers)
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
