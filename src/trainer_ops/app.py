@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +32,6 @@ from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
 from trainer_ops.engines.service import EngineService
-from trainer_ops.errors import REASON_PATTERN, STEP1_CODE_OF_STATUS
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
@@ -44,12 +42,11 @@ from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvi
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health import routes as health_routes
 from trainer_ops.health.service import HealthService
-from trainer_ops.http import problems
+from trainer_ops.http import openapi, problems
 from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
-from trainer_ops.http.openai_errors import OPENAI_ERROR_SCHEMA, speaks_openai
 from trainer_ops.infra.bus import CHANNEL as RELOAD_CHANNEL
 from trainer_ops.infra.bus import Bus, MemoryBus, PostgresBus
 from trainer_ops.infra.changes import ChangeListener, NoChangeListener, PostgresChangeListener
@@ -85,6 +82,18 @@ DEFAULT_DOCUMENTS: dict[str, dict[str, Any]] = {
     LIMITS: DEFAULT_LIMITS,
     POLICY: DEFAULT_POLICY,
 }
+TITLE, VERSION, SUMMARY = "trainer-ops", "2.0.0", "System Operations API v2 of Retail AI Trainer."
+ROUTERS: tuple[APIRouter, ...] = (
+    model_config_routes.router,
+    feature_routes.router,
+    limit_routes.router,
+    engine_routes.router,
+    release_routes.router,
+    health_routes.router,
+    audit_routes.router,
+    gateway_routes.router,
+    sync_routes.router,
+)
 SAMPLE_SECONDS = 5.0
 JOIN_WAIT_SECONDS = 5.0
 
@@ -451,9 +460,9 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             log.info("trainer-ops stopped")  # the ordered shutdown ran to its end
 
     app = FastAPI(
-        title="trainer-ops",
-        version="2.0.0",
-        summary="System Operations API v2 of Retail AI Trainer.",
+        title=TITLE,
+        version=VERSION,
+        summary=SUMMARY,
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
@@ -485,18 +494,8 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     # Set when shutdown begins (`serve` on SIGTERM, ADR 0018): /readyz answers 503 from then on.
     app.state.draining = threading.Event()
     problems.install(app)
-    for module in (
-        model_config_routes,
-        feature_routes,
-        limit_routes,
-        engine_routes,
-        release_routes,
-        health_routes,
-        audit_routes,
-        gateway_routes,
-        sync_routes,
-    ):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(
         FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
     )
@@ -505,67 +504,18 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     )
     app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
     app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _served_document(app)  # type: ignore[method-assign]
     return app
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "RFC 9457 problem details, with Step 1's `code` and our `reason`.",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "code": {"type": "string", "enum": sorted(set(STEP1_CODE_OF_STATUS.values()))},
-        "reason": {"type": "string", "pattern": REASON_PATTERN},
-        "requestId": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "required": ["type", "title", "status", "detail", "code"],
-}
+def api_document() -> dict[str, Any]:
+    """The OpenAPI document /openapi.json serves, built from the routers alone: tools and tests read it
+    without a store or a running app."""
+    routes = [route for router in ROUTERS for route in router.routes]
+    return openapi.document(routes, title=TITLE, version=VERSION, summary=SUMMARY)
 
 
-def _document_problems(schema: dict[str, Any]) -> None:
-    """Every error this server sends is application/problem+json (OpenAI's error object under /v1): say
-    so on every operation, in place of FastAPI's default 422 body (which this server never sends)."""
-    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    schemas["Problem"] = PROBLEM_SCHEMA
-    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
-    rfc9457 = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    openai = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}}
-    public = {"/livez", "/readyz", "/metrics"}
-    for path, operations in schema.get("paths", {}).items():
-        problem = openai if speaks_openai(path) else rfc9457
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
-            if path not in public:
-                responses["401"] = {"description": "No or bad bearer token", **problem}
-                responses["403"] = {"description": "Outside the caller's scope", **problem}
-            responses["4XX"] = {"description": "Bad input or a refused change (problem+json)", **problem}
-            responses["5XX"] = {"description": "Server or store error (problem+json)", **problem}
-            if path in public:
-                operation["security"] = []
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-    schema.setdefault("components", {})["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (tops_...) or a JWT."}
-    }
-    schema["security"] = [{"bearer": []}]
-    _document_problems(schema)
-    app.openapi_schema = schema
-    return schema
+def _served_document(app: FastAPI) -> dict[str, Any]:
+    if not app.openapi_schema:
+        app.openapi_schema = openapi.document(app.routes, title=TITLE, version=VERSION, summary=SUMMARY)
+    return app.openapi_schema

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0
     metrics_window_seconds: int = 300
+    # How long a read with `minVersion` waits for a version the store does not have yet (then 504).
+    min_version_wait_seconds: float = Field(3.0, ge=0, le=60)
 
     # How often a replica checks the store for changes made elsewhere (another replica, the CLI).
     # 0 disables the check (single process, every change made through this process).

@@ -188,15 +188,112 @@ def test_documented_error_responses_are_problem_json(openapi: dict[str, Any]) ->
             )
 
 
-def test_every_operation_documents_its_errors_as_problems(openapi: dict[str, Any]) -> None:
+def error_content(path: str) -> dict[str, Any]:
+    """/v1 answers OpenAI's error object (so OpenAI clients read it); everything else problem+json."""
+    return OPENAI_ERROR if path.startswith("/v1/") else PROBLEM
+
+
+def errors_of(operation: dict[str, Any]) -> dict[str, Any]:
+    return {code: response for code, response in operation["responses"].items() if code[0] in "45"}
+
+
+# Errors were once documented as one `4XX` catch-all: a client could not tell which statuses an
+# operation answers, and a conformance run could not catch an undocumented one.
+def test_every_operation_names_each_error_status_with_the_error_body_of_its_api(
+    openapi: dict[str, Any],
+) -> None:
     for path, method, operation in operations(openapi):
-        expected = {"4XX", "5XX"} if path in UNAUTHENTICATED else {"401", "403", "4XX", "5XX"}
-        errors = {code: response for code, response in operation["responses"].items() if code[0] in "45"}
-        assert errors.keys() == expected, f"{method} {path}"
-        # /v1 speaks OpenAI's API: its errors are OpenAI's error object.
-        documented = OPENAI_ERROR if path.startswith("/v1/") else PROBLEM
+        errors = errors_of(operation)
+        assert "4XX" not in errors, f"{method} {path}"
+        assert "5XX" in errors, f"{method} {path}"  # a bug: still problem+json, with the request id
         for code, response in errors.items():
-            assert response.get("content") == documented, f"{method} {path} {code}"
+            assert response.get("content") == error_content(path), f"{method} {path} {code}"
+
+
+def test_authenticated_operations_document_401_and_403_and_public_ones_do_not(
+    openapi: dict[str, Any],
+) -> None:
+    for path, method, operation in operations(openapi):
+        documented = {"401", "403"} & errors_of(operation).keys()
+        assert documented == (set() if path in UNAUTHENTICATED else {"401", "403"}), f"{method} {path}"
+
+
+def test_operations_with_a_json_body_document_what_parse_body_answers(openapi: dict[str, Any]) -> None:
+    for path, method, operation in operations(openapi):
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            assert {"400", "413", "415", "422"} <= errors_of(operation).keys(), f"{method} {path}"
+
+
+# /openapi.json once said /metrics answers application/json; it sends Prometheus' text format.
+def test_metrics_is_documented_with_the_media_type_it_sends(
+    openapi: dict[str, Any], client: TestClient
+) -> None:
+    answer = client.get("/metrics")
+    content = openapi["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    assert list(content) == [answer.headers["content-type"]]
+
+
+# /openapi.json once documented only application/json for chat completions, never the event stream
+# `stream: true` answers.
+def test_chat_completions_document_json_and_the_event_stream(
+    openapi: dict[str, Any], client: TestClient
+) -> None:
+    content = openapi["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    body = {"messages": [{"role": "user", "content": "hello"}]}
+    whole = client.post("/v1/chat/completions", json=body)
+    streamed = client.post("/v1/chat/completions", json={**body, "stream": True})
+
+    assert set(content) == {"application/json", "text/event-stream"}
+    assert whole.headers["content-type"].split(";")[0] in content
+    assert streamed.headers["content-type"].split(";")[0] in content
+
+
+def test_the_change_stream_is_documented_as_an_event_stream(openapi: dict[str, Any]) -> None:
+    content = openapi["paths"]["/operator/ops/stream"]["get"]["responses"]["200"]["content"]
+
+    assert list(content) == ["text/event-stream"]
+    assert "snapshot" in content["text/event-stream"]["schema"]["properties"]["event"]["enum"]
+
+
+def test_answers_without_a_body_document_none(openapi: dict[str, Any]) -> None:
+    bodiless = [
+        (path, method, code, response)
+        for path, method, operation in operations(openapi)
+        for code, response in operation["responses"].items()
+        if code in ("204", "304")
+    ]
+
+    assert {(path, code) for path, _, code, _ in bodiless} >= {
+        (f"{OPS}/model-config", "304"),
+        (f"{OPS}/features", "304"),
+        (f"{OPS}/limits", "304"),
+        ("/v1/sessions/{sessionId}", "204"),
+    }
+    for path, method, code, response in bodiless:
+        assert "content" not in response, f"{method} {path} {code}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", f"{OPS}/features/no_such_feature", None, 404),
+        ("patch", f"{OPS}/limits", {"aiCallsPerMinute": "60"}, 422),
+        ("patch", f"{OPS}/limits", [], 422),
+        ("get", f"{OPS}/model-config/history?limit=0", None, 422),
+    ],
+)
+def test_problems_the_server_sends_match_the_documented_problem_schema(
+    openapi: dict[str, Any], client: TestClient, method: str, path: str, body: Any, status: int
+) -> None:
+    answer = client.request(method, path, json=body)
+    validator = schema_validator(openapi, {"$ref": "#/components/schemas/Problem"})
+
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert [error.message for error in validator.iter_errors(answer.json())] == []
 
 
 def test_fastapi_validation_schemas_are_not_documented(openapi: dict[str, Any]) -> None:

@@ -18,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from conftest import LiveServer
+from trainer_ops.app import create_app
 from trainer_ops.config import Settings
 from trainer_ops_sdk import OpsClient
 
@@ -215,3 +217,21 @@ def test_sdk_refresh_reads_its_own_write_back_from_a_replica_that_never_heard_of
         assert raised.value.response.status_code == 504
     finally:
         sdk.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_how_long_a_version_from_the_future_is_waited_for_is_a_setting(settings: Settings) -> None:
+    quick = settings.model_copy(update={"min_version_wait_seconds": 0.2})
+    with TestClient(create_app(quick)) as client:
+        started = time.monotonic()
+        answer = client.get(
+            MODEL_CONFIG,
+            params={"minVersion": 1000},
+            headers={"Authorization": f"Bearer {quick.bootstrap_admin_token}"},
+        )
+        waited = time.monotonic() - started
+
+    assert answer.status_code == 504
+    assert answer.json()["reason"] == "versions.not_yet"
+    assert "waited 0.2 s" in answer.json()["detail"]
+    assert 0.2 <= waited < 2.5, waited

@@ -14,6 +14,7 @@ from trainer_ops.audit.checkpoint import Checkpoint
 from trainer_ops.audit.checkpoints import CheckpointService
 from trainer_ops.audit.service import AuditQuery
 from trainer_ops.errors import Invalid, NotFound
+from trainer_ops.http import openapi
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import json_response
@@ -113,7 +114,7 @@ def _checkpoint_json(service: CheckpointService, checkpoint: Checkpoint) -> dict
     }
 
 
-@router.get("/audit/checkpoint")
+@router.get("/audit/checkpoint", responses=openapi.problems(e404="No checkpoint yet"))
 async def get_checkpoint(request: Request, who: Principal = Depends(principal)) -> Response:
     """The latest signed checkpoint (tree size, RFC 9162 Merkle root, chain head, Ed25519 signed note),
     for an outside witness to keep. 404 while none has been made."""
@@ -127,7 +128,11 @@ async def get_checkpoint(request: Request, who: Principal = Depends(principal)) 
     return json_response(_checkpoint_json(service, checkpoint))
 
 
-@router.post("/audit/checkpoint", status_code=201)
+@router.post(
+    "/audit/checkpoint",
+    status_code=201,
+    responses=openapi.problems(e409="The log does not verify; nothing was signed"),
+)
 async def make_checkpoint(request: Request, who: Principal = Depends(principal)) -> Response:
     """Sign a checkpoint over every entry now. The new entries are re-verified first: a log that does
     not verify is refused (409) and never signed."""
@@ -137,7 +142,10 @@ async def make_checkpoint(request: Request, who: Principal = Depends(principal))
     return json_response(_checkpoint_json(service, checkpoint), status=201)
 
 
-@router.get("/audit/proof")
+@router.get(
+    "/audit/proof",
+    responses=openapi.problems(e409="No signed checkpoint covers the entry yet, or the log does not verify"),
+)
 async def get_proof(
     request: Request,
     who: Principal = Depends(principal),

@@ -11,6 +11,7 @@ from trainer_ops.engines.schemas import HotReloadRequest, HotReloadResult, Rules
 from trainer_ops.engines.service import EngineService
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import BadRequest, NotFound
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body, require_json_type
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.guard import authorize, principal
@@ -36,7 +37,10 @@ async def list_engines(request: Request, who: Principal = Depends(principal)) ->
     return json_response(_service(request).overview())
 
 
-@router.get("/engines/{type}/active")
+@router.get(
+    "/engines/{type}/active",
+    responses=openapi.problems(404, 422, e404="No ruleset loaded", e422="Unknown engine type"),
+)
 async def active_ruleset(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
     """The ruleset this server's engine instance runs now, whole: one version, never half of two."""
     await authorize(request, who, "snapshot.read")
@@ -56,7 +60,10 @@ async def active_ruleset(request: Request, type: str = TYPE, who: Principal = De
     )
 
 
-@router.get("/engines/{type}/rulesets", responses={200: {"model": list[RulesetRead]}})
+@router.get(
+    "/engines/{type}/rulesets",
+    responses={200: {"model": list[RulesetRead]}, **openapi.problems(422, e422="Unknown engine type")},
+)
 async def list_rulesets(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
     """The rulesets stored for an engine, oldest first, marking the active one."""
     await authorize(request, who, "artifacts.read")
@@ -67,7 +74,13 @@ async def list_rulesets(request: Request, type: str = TYPE, who: Principal = Dep
     return json_response([r.as_json(active=active.target_id if active else None) for r in rulesets])
 
 
-@router.get("/engines/{type}/rulesets/{targetId}", responses={200: {"model": RulesetRead}})
+@router.get(
+    "/engines/{type}/rulesets/{targetId}",
+    responses={
+        200: {"model": RulesetRead},
+        **openapi.problems(404, 422, e404="No such ruleset", e422="Unknown engine type"),
+    },
+)
 async def get_ruleset(
     request: Request, type: str = TYPE, targetId: str = Path(...), who: Principal = Depends(principal)
 ) -> Response:
@@ -82,7 +95,15 @@ async def get_ruleset(
 @router.put(
     "/engines/{type}/rulesets/{targetId}",
     status_code=201,
-    responses={201: {"model": RulesetRead}, 200: {"model": RulesetRead}},
+    responses={
+        201: {"model": RulesetRead},
+        200: {"model": RulesetRead},
+        **openapi.problems(
+            409,
+            e400="Bad JSON, or a multipart body without the field `file`",
+            e409="Other content is stored under this targetId",
+        ),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -135,7 +156,17 @@ async def _json_bytes(request: Request) -> bytes:
 
 
 @router.post(
-    "/hot-reload", responses={200: {"model": HotReloadResult}}, openapi_extra=body_doc(HotReloadRequest)
+    "/hot-reload",
+    responses={
+        200: {"model": HotReloadResult},
+        **openapi.problems(
+            404,
+            409,
+            e404="No such ruleset",
+            e409="An instance refused or timed out (`rolled_back`), or a reload of this engine is under way",
+        ),
+    },
+    openapi_extra=body_doc(HotReloadRequest),
 )
 async def hot_reload(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 3.1: make `targetId` the active ruleset of every instance of engine `type`.

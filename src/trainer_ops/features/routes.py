@@ -11,6 +11,7 @@ from trainer_ops.errors import Invalid
 from trainer_ops.features.schemas import FeatureCreate, FeatureRead, FeaturesRead, FeatureUpdate
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import KIND, is_region
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
@@ -44,7 +45,11 @@ def _checked_region(region: str | None) -> str | None:
     return region
 
 
-@router.get("/features", responses={200: {"model": FeaturesRead}})
+@router.get(
+    "/features",
+    responses={200: {"model": FeaturesRead}, **openapi.not_modified()},
+    openapi_extra=openapi.headers(openapi.IF_NONE_MATCH),
+)
 async def get_features(
     request: Request,
     who: Principal = Depends(principal),
@@ -66,7 +71,7 @@ async def get_features(
 @router.post(
     "/features",
     status_code=201,
-    responses={201: {"model": FeatureRead}},
+    responses={201: {"model": FeatureRead}, **openapi.problems(e409="The feature exists already")},
     openapi_extra=body_doc(FeatureCreate),
 )
 async def create_feature(request: Request, who: Principal = Depends(principal)) -> Response:
@@ -102,7 +107,10 @@ async def features_history(
     return history_response(page.items, page.next_cursor)
 
 
-@router.get("/features/{featureKey}", responses={200: {"model": FeatureRead}})
+@router.get(
+    "/features/{featureKey}",
+    responses={200: {"model": FeatureRead}, **openapi.problems(e404="No such feature")},
+)
 async def get_feature(
     request: Request,
     featureKey: str = Path(...),
@@ -122,7 +130,9 @@ async def get_feature(
 
 
 @router.patch(
-    "/features/{featureKey}", responses={200: {"model": FeatureRead}}, openapi_extra=body_doc(FeatureUpdate)
+    "/features/{featureKey}",
+    responses={200: {"model": FeatureRead}, **openapi.problems(e404="No such feature")},
+    openapi_extra={**body_doc(FeatureUpdate), **openapi.headers(openapi.IF_MATCH)},
 )
 async def patch_feature(
     request: Request,

@@ -15,6 +15,7 @@ from trainer_ops.access.types import Principal
 from trainer_ops.errors import BadRequest, NotFound
 from trainer_ops.gateway.service import CallContext, GatewayService
 from trainer_ops.gateway.types import ChatRequest
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import edge_of, request_id_of
 from trainer_ops.http.guard import authorize, principal
@@ -28,7 +29,47 @@ def _service(request: Request) -> GatewayService:
     return service
 
 
-@router.post("/chat/completions", openapi_extra=body_doc(ChatRequest))
+TRAINER_HEADERS = openapi.headers(
+    {
+        "name": "X-Trainer-Feature",
+        "in": "header",
+        "required": False,
+        "description": "a feature the call belongs to: 403 while it is off for the caller's region",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "X-Trainer-Session",
+        "in": "header",
+        "required": False,
+        "description": "an open training session of the caller (404 when unknown or expired)",
+        "schema": {"type": "string"},
+    },
+)
+COMPLETION_RESPONSES = {
+    200: {
+        "description": "The completion: one JSON object, or with `stream: true` server-sent events, "
+        "each `data` a chunk as JSON, the last `[DONE]`",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            **openapi.event_stream(["message"], "a completion chunk (JSON) or `[DONE]` in `data`"),
+        },
+    },
+    **openapi.problems(
+        502,
+        e403="The policy refuses the caller, or the feature (`X-Trainer-Feature`) is off for their region",
+        e404="The training session (`X-Trainer-Session`) is unknown or expired",
+        e429="More than `aiCallsPerMinute` calls; `Retry-After` says when to try again",
+        e503="AI calls are off (`enabled: false` in the model config), or the store does not answer",
+        e504="The model server did not answer in time",
+    ),
+}
+
+
+@router.post(
+    "/chat/completions",
+    responses=COMPLETION_RESPONSES,
+    openapi_extra={**body_doc(ChatRequest), **TRAINER_HEADERS},
+)
 async def chat_completions(request: Request, who: Principal = Depends(principal)) -> Response:
     """OpenAI-compatible chat completion, plain or streaming (`stream: true`, server-sent events).
 
@@ -62,7 +103,11 @@ def event_stream(context: CallContext, chunks: AsyncIterator[bytes]) -> Streamin
     )
 
 
-@router.post("/sessions", status_code=201)
+@router.post(
+    "/sessions",
+    status_code=201,
+    responses=openapi.problems(429, e429="`maxConcurrentSessions` sessions are open; retry later"),
+)
 async def open_session(request: Request, who: Principal = Depends(principal)) -> Response:
     """Open a training session; send its `id` as `X-Trainer-Session` on chat completions.
 
@@ -85,7 +130,11 @@ async def open_session(request: Request, who: Principal = Depends(principal)) ->
     )
 
 
-@router.delete("/sessions/{sessionId}", status_code=204)
+@router.delete(
+    "/sessions/{sessionId}",
+    status_code=204,
+    responses=openapi.problems(404, e404="No open session of the caller with this id"),
+)
 async def close_session(
     request: Request, sessionId: str = Path(...), who: Principal = Depends(principal)
 ) -> Response:
@@ -96,7 +145,28 @@ async def close_session(
     return Response(status_code=204)
 
 
-@router.post("/files", status_code=200)
+@router.post(
+    "/files",
+    status_code=200,
+    responses=openapi.problems(400, e400="Not multipart/form-data, or no `file` field"),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "purpose": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def upload_file(request: Request, who: Principal = Depends(principal)) -> Response:
     """OpenAI-compatible file upload (multipart: `file`, `purpose`) of content to transform. Bodies over
     `fileUploadLimitMb` are refused with 413 while they stream in, never read whole.

@@ -85,7 +85,17 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format",
+            # The media type as sent, with its version parameter: scrapers choose their parser by it.
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (text exposition format)."""
     registry = request.app.state.metrics.registry

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Principal
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
@@ -77,7 +78,8 @@ def add_document_routes(
         path,
         get_document,
         methods=["GET"],
-        responses={200: {"model": read_model}},
+        responses={200: {"model": read_model}, **openapi.not_modified()},
+        openapi_extra=openapi.headers(openapi.IF_NONE_MATCH),
         summary=f"Get the {what}",
         name=f"get {what}",
         description=f"The {what} in force now. The `ETag` header is its version; send it back in "
@@ -89,7 +91,7 @@ def add_document_routes(
         patch_document,
         methods=["PATCH"],
         responses={200: {"model": read_model}},
-        openapi_extra=body_doc(update_model),
+        openapi_extra={**body_doc(update_model), **openapi.headers(openapi.IF_MATCH)},
         summary=f"Change the {what}",
         name=f"patch {what}",
         description="A partial update: send only the fields to change. Unknown fields, wrong types and "

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.errors import Invalid, TrainerOpsError
+from trainer_ops.http.context import edge_of
 from trainer_ops.http.etag import none_match
 from trainer_ops.versions.refresher import SnapshotRefresher
 from trainer_ops.versions.snapshot import VersionedDocument, make_etag
@@ -31,13 +32,12 @@ class VersionNotYet(TrainerOpsError):
 
 JSON = "application/json"
 MAX_VERSION = 2_147_483_647  # versions are 32-bit integers
-# How long a read waits for a version the store does not have yet, re-checking, before answering 504.
-MIN_VERSION_WAIT_SECONDS = 3.0
 MIN_VERSION_DOC = (
     "Read-your-writes: answer with this version or a newer one, never an older one. Send the version a "
     "write answered (its `ETag` or `version`). Any replica answers it: one that has not heard of the "
-    f"change yet reads it from the store first. If the store does not have that version within "
-    f"{MIN_VERSION_WAIT_SECONDS:g} s, the answer is 504 `versions.not_yet` (with `Retry-After`)."
+    "change yet reads it from the store first. If the store does not have that version within "
+    "`TRAINER_OPS_MIN_VERSION_WAIT_SECONDS` (3 s by default), the answer is 504 `versions.not_yet` "
+    "(with `Retry-After`)."
 )
 MIN_VERSION_QUERY: Any = Query(None, ge=0, le=MAX_VERSION, description=MIN_VERSION_DOC)
 
@@ -90,12 +90,13 @@ def history_response(items: list[dict[str, Any]], next_cursor: int | None) -> Re
 async def at_least(request: Request, wanted: Mapping[str, int]) -> None:
     """Return once this process's snapshot holds every `kind: version` of `wanted` or newer (the routes
     then answer from it). Behind: refresh from the store at once (in the threadpool). A version the
-    store does not have yet: re-check with a short backoff for up to MIN_VERSION_WAIT_SECONDS (no
+    store does not have yet: re-check with a short backoff for up to `min_version_wait_seconds` (no
     thread is held while waiting), then 504, as Kubernetes answers a resourceVersion it has not seen."""
     refresher: SnapshotRefresher = request.app.state.refresher
     if refresher.holds(wanted) or await run_in_threadpool(refresher.catch_up, wanted):
         return
-    deadline = time.monotonic() + MIN_VERSION_WAIT_SECONDS
+    wait = edge_of(request).settings.min_version_wait_seconds
+    deadline = time.monotonic() + wait
     pause = 0.01
     while (left := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(pause, left))
@@ -105,7 +106,7 @@ async def at_least(request: Request, wanted: Mapping[str, int]) -> None:
     asked = ",".join(f"{kind}:{version}" for kind, version in wanted.items())
     raise VersionNotYet(
         "versions.not_yet",
-        f"the store does not have {asked} yet (waited {MIN_VERSION_WAIT_SECONDS:g} s); "
+        f"the store does not have {asked} yet (waited {wait:g} s); "
         "a version is only known once the write that made it has been answered",
         errors=[{"field": "minVersion", "message": "newer than any version in the store"}],
         headers={"Retry-After": "1"},

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Principal
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.guard import authorize, principal
@@ -54,7 +55,10 @@ async def list_releases(request: Request, who: Principal = Depends(principal)) -
 @router.post(
     "/releases",
     status_code=201,
-    responses={201: {"model": ReleaseRead}},
+    responses={
+        201: {"model": ReleaseRead},
+        **openapi.problems(e409="The version is not greater than the latest release"),
+    },
     openapi_extra=body_doc(ReleaseCreate),
 )
 async def create_release(request: Request, who: Principal = Depends(principal)) -> Response:
@@ -72,7 +76,11 @@ async def create_release(request: Request, who: Principal = Depends(principal)) 
     return json_response(release, status=201)
 
 
-@router.post("/releases/rollback", openapi_extra=body_doc(ReleaseRollback))
+@router.post(
+    "/releases/rollback",
+    responses=openapi.problems(e404="No such release", e409="An engine refused; nothing changed"),
+    openapi_extra=body_doc(ReleaseRollback),
+)
 async def rollback_release(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 4.3: put the target release's engines (through hot reload) and config back, all or nothing.
     404 for an unknown version; 409 (nothing changed) if an engine refuses."""

@@ -14,10 +14,10 @@ from starlette.responses import Response, StreamingResponse
 from trainer_ops.access.types import Principal
 from trainer_ops.engines.types import canonical_engine
 from trainer_ops.errors import Invalid
+from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.guard import authorize, deny, principal
 from trainer_ops.http.responses import (
-    MIN_VERSION_WAIT_SECONDS,
     at_least,
     json_response,
     parse_min_versions,
@@ -49,7 +49,8 @@ MIN_VERSIONS_QUERY = Query(
     description="Read-your-writes, per document: `kind:version` pairs (kinds `model_config`, `features`, "
     "`limits`, as in `versions`). Each named document is at that version or newer, never older; the "
     "others are as this replica holds them. A replica that is behind reads the store first; a version "
-    f"the store does not have within {MIN_VERSION_WAIT_SECONDS:g} s is answered 504 `versions.not_yet`.",
+    "the store does not have within `TRAINER_OPS_MIN_VERSION_WAIT_SECONDS` (3 s by default) is answered "
+    "504 `versions.not_yet`.",
 )
 
 
@@ -66,7 +67,28 @@ async def get_snapshot(
     return json_response(_service(request).snapshot())
 
 
-@router.get("/stream", response_class=StreamingResponse)
+STREAM_EVENTS = ["snapshot", "resync", "document", "ruleset", "reload", "restore"]
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events, until the client leaves or the replica stops",
+            "content": openapi.event_stream(STREAM_EVENTS, "`data` is the event's JSON"),
+        }
+    },
+    openapi_extra=openapi.headers(
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "description": "resume after this event: the missed events, or a `resync` snapshot",
+            "schema": {"type": "string"},
+        }
+    ),
+)
 async def stream(
     request: Request,
     who: Principal = Depends(principal),
@@ -138,6 +160,7 @@ async def stream(
 @router.post(
     "/engines/{type}/instances/{instanceId}/replies",
     status_code=204,
+    responses=openapi.problems(404, e404="No replica holds this instance's stream"),
     openapi_extra=body_doc(InstanceReplyBody),
 )
 async def instance_reply(
