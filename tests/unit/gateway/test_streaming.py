@@ -74,7 +74,7 @@ def test_a_cancelled_stream_is_no_failure_and_sends_nothing_more() -> None:
 
 
 def test_a_caller_leaving_closes_the_upstream_at_once() -> None:
-    source = Source(TrainerOpsError("never", "reached"))
+    source = Source(TrainerOpsError("test.never_reached", "reached"))
 
     async def leave_after_the_first() -> None:
         stream = ended_properly(source.events(), request_id="r")

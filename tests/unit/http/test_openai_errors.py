@@ -27,7 +27,7 @@ from trainer_ops.http.problems import error_payload
         (NotFound("http.not_found", "x"), "invalid_request_error"),
         (Invalid("http.invalid_body", "x"), "invalid_request_error"),
         (TooManyRequests("gateway.rate_limited", "x"), "rate_limit_error"),
-        (TrainerOpsError("internal", "x"), "server_error"),
+        (TrainerOpsError("http.internal", "x"), "server_error"),
         (Unavailable("store.unavailable", "x"), "server_error"),
     ],
 )
