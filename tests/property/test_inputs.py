@@ -1,0 +1,88 @@
+"""Arbitrary JSON in every body field and arbitrary strings in every query (and path) parameter of
+every operation in the app's own OpenAPI document: a new route is fuzzed without a new test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from .checks import check
+from .conftest import PROPS
+from .harness import Service
+from .strategies import (
+    Operation,
+    body_bytes,
+    fill_path,
+    from_schema,
+    json_values,
+    object_of,
+    operations,
+    path_value,
+    query_bytes,
+)
+
+# An endless event stream: read its first events, then hang up.
+ENDLESS = {"/operator/ops/stream": 2}
+CHAT = "/v1/chat/completions"
+
+
+def query_value(schema: dict[str, Any]) -> st.SearchStrategy[str]:
+    """Any text, or the text of a value of the parameter's own schema (so deeper checks are reached)."""
+    return st.one_of(
+        st.text(max_size=40),
+        st.integers().map(str),
+        from_schema(schema).map(lambda v: v if isinstance(v, str) else str(v)),
+    )
+
+
+@st.composite
+def requests(draw: st.DrawFn, op: Operation) -> tuple[str, bytes, bytes, set[str]]:
+    """(path, query, body, the names of everything generated) for one call of `op`."""
+    values = {name: draw(path_value(name)) for name in op.path_params}
+    pairs = []
+    for name, schema in op.query_params:
+        if draw(st.booleans()):
+            pairs.append((name, draw(query_value(schema))))
+    # Content-Type is the test's choice (JSON with a body, none without), so it may be what is named.
+    inputs = {"content-type", *op.path_params, *(name for name, _ in op.query_params)}
+    body = b""
+    if op.body_schema is not None:
+        sent: Any = draw(st.one_of(object_of(op.body_schema), json_values) if draw(st.integers(0, 9)) == 0
+                         else object_of(op.body_schema))
+        body = body_bytes(sent)
+        inputs |= {"body", *op.body_schema.get("properties", {})}
+        if isinstance(sent, dict):
+            inputs |= set(sent)
+    return fill_path(op.path, values), query_bytes(pairs), body, inputs
+
+
+def _exercise(service: Service, op: Operation, examples: int, role: str = "admin") -> None:
+    @settings(PROPS, max_examples=examples)
+    @given(drawn=requests(op))
+    def run(drawn: tuple[str, bytes, bytes, set[str]]) -> None:
+        path, query, body, inputs = drawn
+        headers = service.bearer(role)
+        if body:
+            headers.append((b"content-type", b"application/json"))
+        before = service.before()
+        reply = service.call(
+            op.method, path, headers=headers, query=query, body=body, stop_after_chunks=ENDLESS.get(op.path)
+        )
+        check(service, reply, before, path=path, inputs=inputs, stream_ends=op.path not in ENDLESS)
+
+    run()
+
+
+def test_every_operation_answers_any_body_and_parameters_without_a_server_fault(routed: Service) -> None:
+    ops = operations(routed.client.app.openapi())  # type: ignore[attr-defined]
+    assert len(ops) > 30, "the OpenAPI document lost its operations"
+    for op in ops:
+        _exercise(routed, op, examples=12 if op.body_schema or op.query_params or op.path_params else 2)
+
+
+def test_chat_completion_bodies_on_both_paths(service: Service) -> None:
+    ops = operations(service.client.app.openapi())  # type: ignore[attr-defined]
+    [chat] = [op for op in ops if op.path == CHAT and op.method == "POST"]
+    _exercise(service, chat, examples=80, role="service")
