@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from gateway.upstream import FakeUpstream  # tests/gateway: the fake OpenAI-compatible server
 from sqlalchemy import text
 
 from trainer_ops.access.types import Role
@@ -93,11 +94,14 @@ class Service:
 
 @contextmanager
 def started(mode: str) -> Iterator[Service]:
-    """The app on a SQLite store of its own. mode "routes": no token cache, so every request is routed;
-    "fast": tokens are cached, so known callers take the fast paths (http/fastreads.py,
-    gateway/fastpath.py) after their first request."""
+    """The app on a SQLite store of its own, its gateway calling a fake model server (where a call's
+    payload is serialised: the offline provider never writes it). mode "routes": no token cache, so
+    every request is routed; "fast": tokens are cached, so known callers take the fast paths
+    (http/fastreads.py, gateway/fastpath.py) after their first request."""
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="props-")))
+        upstream = FakeUpstream().start()
+        stack.callback(upstream.stop)
         settings = Settings(
             home=home / ".trainer-ops",
             database_url=f"sqlite:///{home / 'store.db'}",
@@ -108,6 +112,8 @@ def started(mode: str) -> Iterator[Service]:
             trusted_proxies=PROXY[0],
             audit_checkpoint_every=1_000_000,
             audit_checkpoint_seconds=1_000_000,
+            upstream_url=upstream.url,
+            upstream_timeout_seconds=5.0,
         )
         ops = build_ops(settings)
         stack.callback(ops.close)

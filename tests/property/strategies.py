@@ -27,18 +27,21 @@ def header_values(*plausible: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(options)
 
 
+# Text a JSON body can carry (no lone surrogates: those are not UTF-8, and a body is).
+json_text = st.text(st.characters(codec="utf-8"), max_size=30)
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
     st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 2**31, -1, 0]),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=30),
+    json_text,
 )
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        st.lists(inner, max_size=4), st.dictionaries(json_text, inner, max_size=4)
     ),
     max_leaves=12,
 )
@@ -70,17 +73,20 @@ def from_schema(schema: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any
                 lambda s: len(s) <= schema.get("maxLength", 10_000)
             )
         low = schema.get("minLength", 0)
-        return st.text(min_size=low, max_size=min(schema.get("maxLength", 40), low + 40))
+        high = min(schema.get("maxLength", 40), low + 40)
+        return st.text(st.characters(codec="utf-8"), min_size=low, max_size=high)
     if kind == "array" and depth < 4:
-        return st.lists(from_schema(schema.get("items", {}), depth + 1), max_size=3)
+        low = schema.get("minItems", 0)
+        high = min(schema.get("maxItems", low + 3), low + 3)
+        return st.lists(from_schema(schema.get("items", {}), depth + 1), min_size=low, max_size=high)
     if kind == "object" and depth < 4 and "properties" in schema:
         return object_of(schema, depth + 1)
     return json_values
 
 
 def object_of(schema: dict[str, Any], depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
-    """An object of the schema's fields: the required ones and some optional ones, each either a value
-    of its schema or any JSON at all."""
+    """An object of the schema: its required fields, some optional ones, and (where the schema allows
+    them) a few fields of its own."""
     properties: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", ()))
 
@@ -88,12 +94,43 @@ def object_of(schema: dict[str, Any], depth: int = 0) -> st.SearchStrategy[dict[
     def build(draw: st.DrawFn) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, sub in properties.items():
-            if name not in required and not draw(st.booleans()):
-                continue
-            out[name] = draw(st.one_of(from_schema(sub, depth), json_values))
+            if name in required or draw(st.booleans()):
+                out[name] = draw(from_schema(sub, depth))
+        if schema.get("additionalProperties", True) is not False and draw(st.integers(0, 3)) == 0:
+            out.update(draw(st.dictionaries(json_text, json_values, max_size=2)))
         return out
 
     return build()
+
+
+def _places(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every node of a JSON value (the root is ())."""
+    found = [at]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _places(item, (*at, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _places(item, (*at, index))
+    return found
+
+
+def _replaced(value: Any, at: tuple[Any, ...], new: Any) -> Any:
+    if not at:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[at[0]] = _replaced(value[at[0]], at[1:], new)
+    return copy
+
+
+@st.composite
+def bodies(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
+    """A value of the schema with one of its fields (at any depth, or the whole) replaced by any JSON:
+    the rest being valid, the checks of that one field are reached. Sometimes left whole."""
+    value = draw(from_schema(schema))
+    if draw(st.integers(0, 4)) == 0:
+        return value
+    return _replaced(value, draw(st.sampled_from(_places(value))), draw(json_values))
 
 
 @dataclass(frozen=True)

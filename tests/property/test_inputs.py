@@ -13,11 +13,10 @@ from .conftest import PROPS
 from .harness import Service
 from .strategies import (
     Operation,
+    bodies,
     body_bytes,
     fill_path,
     from_schema,
-    json_values,
-    object_of,
     operations,
     path_value,
     query_bytes,
@@ -49,8 +48,7 @@ def requests(draw: st.DrawFn, op: Operation) -> tuple[str, bytes, bytes, set[str
     inputs = {"content-type", *op.path_params, *(name for name, _ in op.query_params)}
     body = b""
     if op.body_schema is not None:
-        sent: Any = draw(st.one_of(object_of(op.body_schema), json_values) if draw(st.integers(0, 9)) == 0
-                         else object_of(op.body_schema))
+        sent: Any = draw(bodies(op.body_schema))
         body = body_bytes(sent)
         inputs |= {"body", *op.body_schema.get("properties", {})}
         if isinstance(sent, dict):

@@ -64,3 +64,21 @@ def test_a_refused_content_type_is_named(service: Service) -> None:
     upload = service.call("POST", "/v1/files", headers=service.bearer("service"), body=b"x")
     assert upload.status == 400
     assert "Content-Type" in error_of(upload, "/v1/files")["text"]
+
+
+def test_an_integer_the_upstream_call_cannot_write_is_a_422_naming_its_field(service: Service) -> None:
+    """Extra fields go upstream as they are; one orjson cannot write (past 64 bits) was a 500 there."""
+    for body, field in (
+        (b'{"messages": [{"role": "user", "content": "hi"}], "seed": 100000000000000000000}', "seed"),
+        (b'{"messages": [{"role": "user", "content": [{"type": "text", "n": -1e30}]}]}', None),
+        (b'{"messages": [{"role": "user", "content": [18446744073709551616]}]}', "messages.0.content"),
+        (b'{"messages": [{"role": "user", "content": "hi", "name": 18446744073709551616}]}', "messages.0.name"),
+    ):
+        before = service.before()
+        reply = service.call("POST", CHAT, headers=[*service.bearer("service"), JSON], body=body)
+        if field is None:  # a float that large is still a number JSON writes
+            assert reply.status == 200, reply.describe()
+            continue
+        assert reply.status == 422, reply.describe()
+        assert error_of(reply, CHAT)["fields"] == [field]
+        assert service.audit_after(before[1]) == []
