@@ -42,9 +42,7 @@ class Reply:
         return f"{self.status} {self.media_type} {self.body[:600]!r} raised={self.raised}"
 
 
-async def _call(
-    app: Any, scope: dict[str, Any], body: bytes, stop_after_chunks: int | None
-) -> Reply:
+async def _call(app: Any, scope: dict[str, Any], body: bytes, stop_after_chunks: int | None) -> Reply:
     reply = Reply(status=0, headers=[], body=b"")
     finished = anyio.Event()
     sent_body = False

@@ -30,7 +30,8 @@ def error_of(reply: Reply, path: str) -> dict[str, Any]:
     elif path.startswith("/v1/") and reply.media_type == "application/json" and "error" in body:
         error = body["error"]
         assert isinstance(error, dict), reply.describe()
-        assert isinstance(error.get("message"), str) and error["message"], reply.describe()
+        assert isinstance(error.get("message"), str), reply.describe()
+        assert error["message"], reply.describe()
         assert isinstance(error.get("type"), str), reply.describe()
         assert error.get("param") is None or isinstance(error["param"], str), reply.describe()
         assert error.get("code") is None or isinstance(error["code"], str), reply.describe()

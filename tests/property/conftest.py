@@ -1,21 +1,28 @@
 """Property tests: arbitrary headers, claims, bodies and parameters against the whole app.
 
 Each module builds its app once (module-scoped fixtures: hypothesis runs many examples per test, and a
-function-scoped fixture would be shared by all of them anyway). Examples are derandomized and nothing is
-written to a .hypothesis database, so a run is the same on every machine and leaves the tree clean.
+function-scoped fixture would be shared by all of them anyway) and runs on one xdist worker (its
+xdist_group), so `make test` builds it once too. Examples are derandomized and nothing is written to a
+.hypothesis directory, so a run is the same on every machine and leaves the tree clean.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from trainer_ops.http import responses
 
 from .harness import Service, started
 
+# Hypothesis keeps caches (source constants, the Unicode table) under ./.hypothesis even without an
+# example database: they go to the temporary directory instead, never into the working tree.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "trainer-ops-hypothesis")
 # too_slow / data_too_large: an example is a whole HTTP request with a store behind it, and the JSON
 # strategies are deliberately large; neither says anything about the code under test.
 settings.register_profile(

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from gateway.upstream import FakeUpstream  # tests/gateway: the fake OpenAI-compatible server
 from sqlalchemy import text
 
-from trainer_ops.access.types import Role
+from gateway.upstream import FakeUpstream  # tests/gateway: the fake OpenAI-compatible server
+from trainer_ops.access.types import Principal, Role
 from trainer_ops.app import Ops, build_ops, create_app
 from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
@@ -29,10 +29,20 @@ from .asgi import RawHeaders, Reply, request
 ADMIN_TOKEN = "tops_props-admin-token-0123456789abcdef"
 PROXY = ("10.9.8.7", 40000)  # the trusted proxy of the identity headers
 STEP1_CODES = frozenset(
-    {"INVALID_SCOPE", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "CONFLICT", "INTERNAL_ERROR"}
+    {
+        "INVALID_SCOPE",
+        "UNAUTHORIZED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "VALIDATION_ERROR",
+        "CONFLICT",
+        "INTERNAL_ERROR",
+    }
 )
 # Refusals the design audits as `predict`: the call got past authorization and parsing (ADR 0013).
-AUDITED_GATEWAY_REFUSALS = frozenset({"gateway.session_unknown", "gateway.feature_off", "gateway.rate_limited"})
+AUDITED_GATEWAY_REFUSALS = frozenset(
+    {"gateway.session_unknown", "gateway.feature_off", "gateway.rate_limited"}
+)
 # 5xx answers that are documented states, not faults: a version no write has made yet (ADR 0018; its
 # wait is cut to nothing here) and AI calls switched off by a model config a fuzzed PATCH may set.
 DOCUMENTED_5XX = frozenset({"versions.not_yet", "gateway.disabled"})
@@ -122,18 +132,15 @@ def started(mode: str) -> Iterator[Service]:
         service.tokens = {"admin": ADMIN_TOKEN, **_tokens(ops)}
         # No example may be refused for calling too often: the limiter is not what is under test.
         ops.limits.update(
-            principal=_system(), changes={"aiCallsPerMinute": 100_000}, if_match=None, request_id="props"
+            principal=Principal("props-setup", Role.ADMIN),
+            changes={"aiCallsPerMinute": 100_000},
+            if_match=None,
+            request_id="props",
         )
         if mode == "fast":
             for role in service.tokens:  # each token's first request puts it in the cache
                 service.call("GET", "/operator/ops/health", headers=service.bearer(role))
         yield service
-
-
-def _system() -> Any:
-    from trainer_ops.access.types import Principal
-
-    return Principal("props-setup", Role.ADMIN)
 
 
 def _tokens(ops: Ops) -> dict[str, str]:

@@ -40,9 +40,7 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(json_text, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(json_text, inner, max_size=4)),
     max_leaves=12,
 )
 # What a signed token may carry: json.dumps writes NaN and Infinity, and PyJWT reads them back.
@@ -156,7 +154,9 @@ def operations(document: dict[str, Any]) -> list[Operation]:
                     method=method.upper(),
                     path=path,
                     path_params=tuple(p["name"] for p in params if p["in"] == "path"),
-                    query_params=tuple((p["name"], p.get("schema", {})) for p in params if p["in"] == "query"),
+                    query_params=tuple(
+                        (p["name"], p.get("schema", {})) for p in params if p["in"] == "query"
+                    ),
                     body_schema=content.get("application/json", {}).get("schema") if content else None,
                 )
             )

@@ -9,6 +9,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,8 @@ from .checks import check, error_of
 from .conftest import PROPS
 from .harness import Service
 from .strategies import claim_values
+
+pytestmark = pytest.mark.xdist_group("property-claims")  # one worker builds this module's app
 
 _ABSENT = object()
 PLAUSIBLE: dict[str, list[Any]] = {
@@ -68,7 +71,7 @@ def payloads(draw: st.DrawFn) -> Any:
 def test_any_claims_in_a_signed_token_are_answered_without_a_server_fault(service: Service) -> None:
     secret = service.ops.keys.keys.jwt_secret
 
-    @settings(PROPS, max_examples=150)
+    @settings(PROPS, max_examples=100)
     @given(payload=payloads(), probe=st.sampled_from(PROBES))
     def run(payload: Any, probe: tuple[str, str, bytes]) -> None:
         method, path, body = probe

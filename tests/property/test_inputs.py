@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from .strategies import (
     path_value,
     query_bytes,
 )
+
+pytestmark = pytest.mark.xdist_group("property-inputs")  # one worker builds this module's app
 
 # An endless event stream: read its first events, then hang up.
 ENDLESS = {"/operator/ops/stream": 2}
@@ -53,7 +56,10 @@ def requests(draw: st.DrawFn, op: Operation) -> tuple[str, bytes, bytes, set[str
         inputs |= {"body", *op.body_schema.get("properties", {})}
         if isinstance(sent, dict):
             inputs |= set(sent)
-    return fill_path(op.path, values), query_bytes(pairs), body, inputs
+    query = query_bytes(pairs)
+    if draw(st.integers(0, 4)) == 0:  # bytes no client library would send, but a server hands on
+        query += b"&" + draw(st.binary(max_size=16))
+    return fill_path(op.path, values), query, body, inputs
 
 
 def _exercise(service: Service, op: Operation, examples: int, role: str = "admin") -> None:
@@ -77,10 +83,32 @@ def test_every_operation_answers_any_body_and_parameters_without_a_server_fault(
     ops = operations(routed.client.app.openapi())  # type: ignore[attr-defined]
     assert len(ops) > 30, "the OpenAPI document lost its operations"
     for op in ops:
-        _exercise(routed, op, examples=12 if op.body_schema or op.query_params or op.path_params else 2)
+        _exercise(routed, op, examples=10 if op.body_schema or op.query_params or op.path_params else 2)
 
 
 def test_chat_completion_bodies_on_both_paths(service: Service) -> None:
     ops = operations(service.client.app.openapi())  # type: ignore[attr-defined]
     [chat] = [op for op in ops if op.path == CHAT and op.method == "POST"]
-    _exercise(service, chat, examples=80, role="service")
+    _exercise(service, chat, examples=60, role="service")
+
+
+HOT_READS = ["/operator/ops/features", "/operator/ops/model-config", "/operator/ops/limits"]
+
+
+def test_any_query_string_of_the_hot_reads_on_both_paths(service: Service) -> None:
+    """The fast path reads the raw query string itself (`minVersion=N` only): any bytes there."""
+    raw = st.one_of(
+        st.binary(max_size=40),
+        st.sampled_from(
+            [b"minVersion=", b"minVersion=1", b"minVersion=0", b"minversion=1", b"region="]
+        ).flatmap(lambda prefix: st.binary(max_size=12).map(lambda tail: prefix + tail)),
+    )
+
+    @settings(PROPS, max_examples=40)
+    @given(path=st.sampled_from(HOT_READS), query=raw)
+    def run(path: str, query: bytes) -> None:
+        before = service.before()
+        reply = service.call("GET", path, headers=service.bearer("admin"), query=query)
+        check(service, reply, before, path=path, inputs={"minVersion", "region", "query"})
+
+    run()

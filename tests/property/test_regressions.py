@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .checks import check, error_of
 from .harness import Service
+
+pytestmark = pytest.mark.xdist_group("property-regressions")  # one worker builds this module's app
 
 CHAT = "/v1/chat/completions"
 HELLO = b'{"messages": [{"role": "user", "content": "hi"}]}'
@@ -47,7 +51,9 @@ def test_a_malformed_session_is_a_422_and_an_unknown_one_a_404_audited(service: 
     assert service.audit_after(before[1]) == [("predict", "refused:gateway.session_unknown")]
 
 
-def test_a_last_event_id_with_a_non_ascii_digit_resyncs_instead_of_cutting_the_stream(service: Service) -> None:
+def test_a_last_event_id_with_a_non_ascii_digit_resyncs_instead_of_cutting_the_stream(
+    service: Service,
+) -> None:
     epoch = service.ops.sync.broadcaster.epoch.encode()
     headers = [*service.bearer("service"), (b"last-event-id", epoch + b"-\xb2")]  # '²' in latin-1
     reply = service.call("GET", "/operator/ops/stream", headers=headers, stop_after_chunks=2)
@@ -72,7 +78,10 @@ def test_an_integer_the_upstream_call_cannot_write_is_a_422_naming_its_field(ser
         (b'{"messages": [{"role": "user", "content": "hi"}], "seed": 100000000000000000000}', "seed"),
         (b'{"messages": [{"role": "user", "content": [{"type": "text", "n": -1e30}]}]}', None),
         (b'{"messages": [{"role": "user", "content": [18446744073709551616]}]}', "messages.0.content"),
-        (b'{"messages": [{"role": "user", "content": "hi", "name": 18446744073709551616}]}', "messages.0.name"),
+        (
+            b'{"messages": [{"role": "user", "content": "hi", "name": 18446744073709551616}]}',
+            "messages.0.name",
+        ),
     ):
         before = service.before()
         reply = service.call("POST", CHAT, headers=[*service.bearer("service"), JSON], body=body)
@@ -82,3 +91,23 @@ def test_an_integer_the_upstream_call_cannot_write_is_a_422_naming_its_field(ser
         assert reply.status == 422, reply.describe()
         assert error_of(reply, CHAT)["fields"] == [field]
         assert service.audit_after(before[1]) == []
+
+
+def test_a_query_string_that_is_not_utf8_is_answered_with_a_problem(service: Service) -> None:
+    """A problem (or a denial) named its request's path through request.url, which decodes the query
+    string as UTF-8: the problem about a bad `region` became an exception and no answer at all."""
+    for path, query, status in (
+        ("/operator/ops/features", b"region=\x80", 422),
+        ("/operator/ops/model-config", b"x=\xff", 200),
+        ("/operator/ops/nowhere", b"\xfe", 404),
+    ):
+        reply = service.call("GET", path, headers=service.bearer("admin"), query=query)
+        assert reply.raised is None, reply.describe()
+        assert reply.status == status, reply.describe()
+        if status >= 400:
+            assert error_of(reply, path)["status"] == status
+    denied = service.call(
+        "GET", "/operator/ops/model-config", headers=service.bearer("branch"), query=b"\x80"
+    )
+    assert denied.raised is None, denied.describe()
+    assert denied.status == 403, denied.describe()

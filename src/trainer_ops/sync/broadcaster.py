@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-
 _SEQ = re.compile(r"[0-9]{1,18}")
 
 

@@ -18,7 +18,9 @@ def test_every_minted_session_id_and_every_feature_key_pass() -> None:
     check_call_headers(None, None, features=FEATURES)
 
 
-@pytest.mark.parametrize("feature", ["", "no_such_feature", "QUIZ_AUTO_GENERATE", "quiz_auto_generate ", "\xff"])
+@pytest.mark.parametrize(
+    "feature", ["", "no_such_feature", "QUIZ_AUTO_GENERATE", "quiz_auto_generate ", "\xff"]
+)
 def test_an_unknown_feature_key_is_a_422_naming_the_header(feature: str) -> None:
     with pytest.raises(Invalid) as refused:
         check_call_headers(feature, None, features=FEATURES)
@@ -28,7 +30,14 @@ def test_an_unknown_feature_key_is_a_422_naming_the_header(feature: str) -> None
 
 @pytest.mark.parametrize(
     "session",
-    ["", "sess_nope", "sess_" + "a" * 22, "sess_" + "a" * 22 + ".0123456789ABCDEF", "x" * 10_000, "sess_\xff"],
+    [
+        "",
+        "sess_nope",
+        "sess_" + "a" * 22,
+        "sess_" + "a" * 22 + ".0123456789ABCDEF",
+        "x" * 10_000,
+        "sess_\xff",
+    ],
 )
 def test_a_session_id_of_a_shape_never_minted_is_a_422_naming_the_header(session: str) -> None:
     with pytest.raises(Invalid) as refused:
