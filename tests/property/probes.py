@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .asgi import RawHeaders, Reply
+from .asgi import RawHeaders
 from .checks import check
 from .harness import Service
 
@@ -63,18 +63,17 @@ PROBES = [
 SESSION_ID = re.compile(rb"sess_[A-Za-z0-9_-]{22}\.[0-9a-f]{16}")
 
 
-def _gateway_rules(service: Service, name: str, value: bytes, reply: Reply) -> None:
+def _gateway_rules(service: Service, name: str, value: bytes, seq: int) -> None:
     """Only a call that got past parsing is audited: an unknown feature key or a session id of a shape
-    never minted is a 422 naming its header, before any audit; a well-formed session id that is not
-    open (or not the caller's) stays a 404."""
-    if reply.status < 400 or not reply.body or reply.media_type not in ("application/problem+json",):
-        return
-    reason = reply.json().get("reason")
-    if name == "x-trainer-feature" and reason == "gateway.feature_off":
+    never minted is refused before any audit (a 422 naming its header); a well-formed session id that
+    is not open (or not the caller's) is a refused call, audited. Read from the audit log, so it holds
+    whatever error format the answer has."""
+    outcomes = {outcome for action, outcome in service.audit_after(seq) if action == "predict"}
+    if name == "x-trainer-feature" and "refused:gateway.feature_off" in outcomes:
         known = service.ops.holder.current.get("features").document["features"]
-        assert value.decode("latin-1") in known, f"an unknown feature audited as off: {reply.describe()}"
-    if name == "x-trainer-session" and reason == "gateway.session_unknown":
-        assert SESSION_ID.fullmatch(value), f"a malformed session audited as unknown: {reply.describe()}"
+        assert value.decode("latin-1") in known, f"an unknown feature {value!r} was audited as off"
+    if name == "x-trainer-session" and "refused:gateway.session_unknown" in outcomes:
+        assert SESSION_ID.fullmatch(value), f"a malformed session {value!r} was audited as unknown"
 
 
 def send(service: Service, probe: Probe, name: str, value: bytes, *, identity: RawHeaders = ()) -> None:
@@ -92,4 +91,5 @@ def send(service: Service, probe: Probe, name: str, value: bytes, *, identity: R
     )
     inputs = {name, "body"} if name == "content-length" else {name}
     check(service, reply, before, path=probe.path, inputs=inputs, stream_ends=probe.stop_after_chunks is None)
-    _gateway_rules(service, name, value, reply)
+    if name in ("x-trainer-feature", "x-trainer-session"):
+        _gateway_rules(service, name, value, before[1])
