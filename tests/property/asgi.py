@@ -4,19 +4,20 @@ re-encodes header values as UTF-8), in process, on the event loop of a started T
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 from fastapi.testclient import TestClient
 
-RawHeaders = list[tuple[bytes, bytes]]
+RawHeaders = Sequence[tuple[bytes, bytes]]
 
 
 @dataclass
 class Reply:
     status: int
-    headers: RawHeaders
+    headers: list[tuple[bytes, bytes]]
     body: bytes
     # An exception the app let escape (after or instead of its answer): always a fault.
     raised: str | None = None
@@ -83,7 +84,7 @@ def request(
     method: str,
     path: str,
     *,
-    headers: RawHeaders = (),  # type: ignore[assignment]
+    headers: RawHeaders = (),
     query: bytes = b"",
     body: bytes = b"",
     peer: tuple[str, int] = ("testclient", 50000),
@@ -110,4 +111,5 @@ def request(
         "state": {},
     }
     assert client.portal is not None, "the TestClient must be started (with ... as client)"
-    return client.portal.call(_call, client.app, scope, body, stop_after_chunks)
+    reply: Reply = client.portal.call(_call, client.app, scope, body, stop_after_chunks)
+    return reply

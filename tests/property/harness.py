@@ -24,7 +24,7 @@ from trainer_ops.app import Ops, build_ops, create_app
 from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
 
-from .asgi import RawHeaders, Reply, request
+from .asgi import Reply, request
 
 ADMIN_TOKEN = "tops_props-admin-token-0123456789abcdef"
 PROXY = ("10.9.8.7", 40000)  # the trusted proxy of the identity headers
@@ -69,7 +69,7 @@ class Service:
         """The state before the next request (see `known`)."""
         return self.known or self.fingerprint()
 
-    def bearer(self, role: str) -> RawHeaders:
+    def bearer(self, role: str) -> list[tuple[bytes, bytes]]:
         return [(b"authorization", f"Bearer {self.tokens[role]}".encode())]
 
     def settle(self) -> None:
@@ -144,17 +144,18 @@ def started(mode: str) -> Iterator[Service]:
 
 
 def _tokens(ops: Ops) -> dict[str, str]:
-    scopes = {
+    scopes: dict[str, dict[str, Any]] = {
         "service": {},
         "region": {"region": "EU"},
         "country": {"region": "EU", "country": "DE"},
         "branch": {"region": "EU", "country": "DE", "branch": "B-1"},
     }
-    out = {}
-    for role, scope in scopes.items():
-        out[role] = ops.write(
-            lambda session, role=role, scope=scope: ops.tokens.create(
+
+    def create(role: str, scope: dict[str, Any]) -> str:
+        return ops.write(
+            lambda session: ops.tokens.create(
                 session, actor=SYSTEM_ACTOR, role=Role(role), user_id=f"{role}-user", **scope
             )
         ).token
-    return out
+
+    return {role: create(role, scope) for role, scope in scopes.items()}

@@ -20,7 +20,7 @@ class Probe:
     path: str
     role: str | None = "admin"
     body: bytes = b""
-    headers: RawHeaders = ()  # type: ignore[assignment]
+    headers: RawHeaders = ()
     stop_after_chunks: int | None = None
 
 

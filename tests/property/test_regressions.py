@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from .asgi import Reply
 from .checks import check, error_of
 from .harness import Service
 
@@ -14,7 +15,7 @@ HELLO = b'{"messages": [{"role": "user", "content": "hi"}]}'
 JSON = (b"content-type", b"application/json")
 
 
-def _chat(service: Service, *headers: tuple[bytes, bytes]) -> tuple[tuple[str, int], object]:
+def _chat(service: Service, *headers: tuple[bytes, bytes]) -> tuple[tuple[str, int], Reply]:
     before = service.before()
     reply = service.call("POST", CHAT, headers=[*service.bearer("service"), JSON, *headers], body=HELLO)
     return before, reply
@@ -24,30 +25,30 @@ def test_the_fast_mode_is_answered_by_the_fast_paths(service: Service) -> None:
     read = service.call("GET", "/operator/ops/features", headers=service.bearer("admin"))
     _, call = _chat(service)
     expected = ("FastRoute", "_Route") if service.mode == "fast" else ("APIRoute", "APIRoute")
-    assert (read.answered_by, call.answered_by) == expected  # type: ignore[attr-defined]
+    assert (read.answered_by, call.answered_by) == expected
 
 
 def test_an_unknown_feature_key_is_a_422_naming_the_header_and_is_not_audited(service: Service) -> None:
     before, reply = _chat(service, (b"x-trainer-feature", b"no_such_feature"))
-    assert reply.status == 422, reply.describe()  # type: ignore[attr-defined]
-    check(service, reply, before, path=CHAT, inputs={"X-Trainer-Feature"})  # type: ignore[arg-type]
+    assert reply.status == 422, reply.describe()
+    check(service, reply, before, path=CHAT, inputs={"X-Trainer-Feature"})
     assert service.audit_after(before[1]) == []
     # A feature that exists but is off for the caller is still a refused call: 403, audited.
     before, reply = _chat(service, (b"x-trainer-feature", b"quiz_auto_generate"))
-    assert reply.status == 403, reply.describe()  # type: ignore[attr-defined]
+    assert reply.status == 403, reply.describe()
     assert service.audit_after(before[1]) == [("predict", "refused:gateway.feature_off")]
 
 
 def test_a_malformed_session_is_a_422_and_an_unknown_one_a_404_audited(service: Service) -> None:
     before, reply = _chat(service, (b"x-trainer-session", b"sess_nope"))
-    assert reply.status == 422, reply.describe()  # type: ignore[attr-defined]
-    assert error_of(reply, CHAT)["fields"] == ["X-Trainer-Session"]  # type: ignore[arg-type]
+    assert reply.status == 422, reply.describe()
+    assert error_of(reply, CHAT)["fields"] == ["X-Trainer-Session"]
     assert service.audit_after(before[1]) == []
     minted = service.call("POST", "/v1/sessions", headers=service.bearer("service")).json()["id"]
     closed = service.call("DELETE", f"/v1/sessions/{minted}", headers=service.bearer("service"))
     assert closed.status == 204
     before, reply = _chat(service, (b"x-trainer-session", minted.encode()))
-    assert reply.status == 404, reply.describe()  # type: ignore[attr-defined]
+    assert reply.status == 404, reply.describe()
     assert service.audit_after(before[1]) == [("predict", "refused:gateway.session_unknown")]
 
 
