@@ -42,6 +42,8 @@ def gateway(settings: Settings, *, cached: bool) -> Iterator[TestClient]:
 
 
 JSON_TYPE = {"content-type": "application/json"}
+# The shape POST /v1/sessions mints, but never minted: a session that is not open.
+UNKNOWN_SESSION = "sess_" + "A" * 22 + "." + "0" * 16
 
 
 def client_limit(client: TestClient) -> int:
@@ -62,7 +64,8 @@ def calls(client: TestClient) -> list[tuple[str, Any]]:
         ("no messages", post(PATH, json={"messages": []})),
         ("form", post(PATH, content=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"})),
         ("unknown feature", post(PATH, json=HELLO, headers={"X-Trainer-Feature": "no_such_feature"})),
-        ("unknown session", post(PATH, json=HELLO, headers={"X-Trainer-Session": "sess_nope"})),
+        ("malformed session", post(PATH, json=HELLO, headers={"X-Trainer-Session": "sess_nope"})),
+        ("unknown session", post(PATH, json=HELLO, headers={"X-Trainer-Session": UNKNOWN_SESSION})),
         ("too large", post(PATH, content=b" " * (client_limit(client) + 1), headers=JSON_TYPE)),
     ]
     client.patch("/operator/ops/model-config", json={"enabled": False})
@@ -119,7 +122,8 @@ def test_fast_path_and_route_answer_alike(settings: Settings) -> None:
         "bad field": 422,
         "no messages": 422,
         "form": 415,
-        "unknown feature": 403,
+        "unknown feature": 422,
+        "malformed session": 422,
         "unknown session": 404,
         "too large": 413,
         "disabled": 503,

@@ -135,9 +135,9 @@ def test_sessions_hold_the_concurrent_limit_and_expire(server, admin, token_for)
     assert admin.delete(f"/v1/sessions/{opened[0].json()['id']}").status_code == 204
     assert admin.post("/v1/sessions").status_code == 201
     client = ai(server)
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError):  # closed above: well-formed, but not open
         client.chat.completions.create(
-            model="x", messages=USER, extra_headers={"X-Trainer-Session": "sess_nope"}
+            model="x", messages=USER, extra_headers={"X-Trainer-Session": opened[0].json()["id"]}
         )
     client.chat.completions.create(
         model="x", messages=USER, extra_headers={"X-Trainer-Session": opened[1].json()["id"]}

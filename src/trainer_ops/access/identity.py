@@ -16,7 +16,7 @@ from trainer_ops.access.types import Principal, Role
 from trainer_ops.config import parse_networks
 from trainer_ops.errors import Unauthorized
 
-_VALUE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+_VALUE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 # X-Scope level -> our role and the header naming the caller's place at that level.
 _OPERATOR_SCOPES = {
     "region": (Role.REGION, "x-region"),
@@ -86,7 +86,7 @@ def _title(header: str) -> str:
 
 
 def _check_value(name: str, value: str) -> None:
-    if not _VALUE.match(value):
+    if not _VALUE.fullmatch(value):  # fullmatch: `$` alone lets a trailing newline through
         raise _refused(f"{name} must be 1 to 128 letters, digits or ._:@-")
 
 

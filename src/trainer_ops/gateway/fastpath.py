@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Policy
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.gateway.headers import check_call_headers
 from trainer_ops.gateway.routes import event_stream
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.gateway.types import ChatRequest
@@ -80,6 +81,7 @@ class GatewayFastPath:
         try:
             check_json_type(content_type)
             body = parse_json(await _read_body(receive), ChatRequest)
+            check_call_headers(feature, session, features=self._gateway.feature_keys)
             context = await self._gateway.admit(
                 principal=who, request=body, feature=feature, session=session, request_id=request_id
             )

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.types import Principal
 from trainer_ops.errors import BadRequest, NotFound
+from trainer_ops.gateway.headers import check_call_headers
 from trainer_ops.gateway.service import CallContext, GatewayService
 from trainer_ops.gateway.types import ChatRequest
 from trainer_ops.http import openapi
@@ -76,19 +77,23 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
     The ops settings win over the request: the model, temperature and tone come from the model config,
     `max_tokens` is capped at `maxTokens`, `language` other than `auto` adds an instruction. 503 while
     `enabled` is false; 403 when the feature named in `X-Trainer-Feature` is off for the caller's
-    region; 429 (with Retry-After) past `aiCallsPerMinute`; `X-Trainer-Session` names an open training
-    session. `X-Trainer-Config-Version` tells which config versions the call ran with, and
-    `x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` the caller's budget. Errors
-    are OpenAI's error object; a stream that fails once started ends with an error event and [DONE].
+    region (422 when it names no feature); 429 (with Retry-After) past `aiCallsPerMinute`;
+    `X-Trainer-Session` names an open training session (422 when it is not a session id, 404 when
+    that session is not open). `X-Trainer-Config-Version` tells which config versions the call ran
+    with, and `x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` the caller's
+    budget. Errors are OpenAI's error object; a stream that fails once started ends with an error
+    event and [DONE].
     """
     await authorize(request, who, "gateway.call")
     body = await parse_body(request, ChatRequest)
     service = _service(request)
+    feature, session = request.headers.get("x-trainer-feature"), request.headers.get("x-trainer-session")
+    check_call_headers(feature, session, features=service.feature_keys)
     context = await service.admit(
         principal=who,
         request=body,
-        feature=request.headers.get("x-trainer-feature"),
-        session=request.headers.get("x-trainer-session"),
+        feature=feature,
+        session=session,
         request_id=request_id_of(request),
     )
     if body.stream:
@@ -175,7 +180,9 @@ async def upload_file(request: Request, who: Principal = Depends(principal)) -> 
     and engines (`service` tokens) may upload; any other role gets 403 (audited as `access_denied`)."""
     await authorize(request, who, "gateway.upload")
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise BadRequest("gateway.multipart_required", "send the file as multipart/form-data (field `file`)")
+        raise BadRequest(
+            "gateway.multipart_required", "send the file as multipart/form-data (Content-Type), field `file`"
+        )
     uploads = edge_of(request).settings.home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     async with request.form(max_files=1, max_fields=5) as form:

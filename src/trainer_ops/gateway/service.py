@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,12 @@ class GatewayService:
         self._audit = audit
         self._idle = session_idle_seconds
         self._log_prompts = log_prompts
+
+    @property
+    def feature_keys(self) -> Container[str]:
+        """The feature keys in force: what X-Trainer-Feature may name (gateway/headers.py)."""
+        features: dict[str, Any] = self._holder.current.get("features").document["features"]
+        return features
 
     async def admit(
         self,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
 import langcodes
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # Caller parameters passed upstream unchanged. Everything ops owns (model, temperature, max_tokens)
 # is set from the config, whatever the caller sent; anything else is dropped.
@@ -26,11 +27,31 @@ PASSTHROUGH = (
 )
 
 
+def _sendable(value: Any) -> Any:
+    """A value passed upstream must be JSON the upstream call can write (orjson: integers within 64
+    bits); checked here, so that it is a 422 naming the field, not an exception once the call is made."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"cannot be sent to the model server ({exc})") from None
+    return value
+
+
+Sendable = Annotated[Any, AfterValidator(_sendable)]
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
+    # Extra fields (name, tool_calls, ...) go upstream as they are.
+    __pydantic_extra__: dict[str, Sendable] = Field(init=False)
 
     role: str = Field(pattern="^(system|developer|user|assistant|tool)$")
     content: str | list[Any] | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _content_sendable(cls, value: Any) -> Any:
+        return _sendable(value)  # here rather than in the union, so the error names `content`
 
     @model_validator(mode="after")
     def _content_where_required(self) -> ChatMessage:
@@ -51,6 +72,7 @@ class ChatRequest(BaseModel):
     ones reach the model."""
 
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Sendable] = Field(init=False)
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     model: str | None = None

@@ -36,7 +36,7 @@ def check_json_type(content_type: str) -> None:
     if not _is_json(content_type):
         raise UnsupportedMediaType(
             "http.unsupported_media_type",
-            f"send the body as application/json (got {content_type or 'no Content-Type'})",
+            f"send the body as application/json (Content-Type: {content_type or 'none was sent'})",
         )
 
 

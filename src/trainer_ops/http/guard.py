@@ -13,6 +13,7 @@ from trainer_ops.access.types import Decision, Principal
 from trainer_ops.audit.types import Action
 from trainer_ops.errors import Forbidden
 from trainer_ops.http.context import edge_of, request_id_of
+from trainer_ops.http.problems import path_of
 
 # Declared for OpenAPI (the lock icon and the security scheme); the check itself is `principal` below.
 bearer_scheme = HTTPBearer(auto_error=False, description="An API token (`tops_...`) or a JWT.")
@@ -71,7 +72,7 @@ def _record_denial(
     details = {
         "reason": decision.reason,
         "method": request.method,
-        "path": request.url.path,
+        "path": path_of(request),
         **{k: v for k, v in attrs.items() if v is not None},
     }
     request_id = request_id_of(request)

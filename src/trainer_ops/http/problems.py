@@ -64,10 +64,17 @@ def error_payload(error: TrainerOpsError, *, instance: str, request_id: str) -> 
     return orjson.dumps(problem_body(error, instance=instance, request_id=request_id)), PROBLEM_JSON
 
 
+def path_of(request: Request) -> str:
+    """The request's path, from the scope. Not `request.url`: building it decodes the query string as
+    UTF-8, and any bytes may arrive there (a problem about a bad query must not raise one of its own)."""
+    path: str = request.scope["path"]
+    return path
+
+
 def problem_response(error: TrainerOpsError, request: Request, *, outermost: bool = False) -> Response:
     request_id = getattr(request.state, "request_id", "")
     mark_fault(request.scope.setdefault("state", {}), error)
-    body, media_type = error_payload(error, instance=request.url.path, request_id=request_id)
+    body, media_type = error_payload(error, instance=path_of(request), request_id=request_id)
     headers = dict(error.headers)
     if outermost and request_id:
         # Unexpected errors are answered outside the edge middleware, which adds this header otherwise.
@@ -113,11 +120,11 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = NotFound(
                 "http.not_found",
-                f"no such endpoint: {request.method} {request.url.path}; see /openapi.json for the API",
+                f"no such endpoint: {request.method} {path_of(request)}; see /openapi.json for the API",
             )
         elif exc.status_code == 405:
             error = MethodNotAllowed(
-                "http.method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+                "http.method_not_allowed", f"{request.method} is not allowed on {path_of(request)}"
             )
             error.headers = {"Allow": _allowed_methods(request) or dict(exc.headers or {}).get("Allow", "")}
         elif exc.status_code < 500:
@@ -126,7 +133,7 @@ def install(app: FastAPI) -> None:
             error = BadRequest("http.bad_request", str(exc.detail))
         else:
             log.error(
-                "framework error %s on %s %s: %s", exc.status_code, request.method, request.url.path, exc
+                "framework error %s on %s %s: %s", exc.status_code, request.method, path_of(request), exc
             )
             error = TrainerOpsError(
                 "http.internal", "an internal error occurred; it was logged with this request id"
@@ -144,13 +151,13 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_store_down(request: Request, exc: Exception) -> Response:
-        log.warning("store error on %s %s: %s", request.method, request.url.path, exc)
+        log.warning("store error on %s %s: %s", request.method, path_of(request), exc)
         error = Unavailable("store.unavailable", "the store does not answer or is busy; retry shortly")
         error.headers = {"Retry-After": "1"}
         return problem_response(error, request)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, path_of(request))
         return problem_response(
             TrainerOpsError(
                 "http.internal", "an internal error occurred; it was logged with this request id"

@@ -8,6 +8,7 @@ At shutdown `close` tells every subscriber to end its stream, so that the client
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import threading
 from collections import deque
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class Broadcaster:
     def since(self, last_id: str) -> list[Event] | None:
         """Events after `last_id`, or None when they cannot all be replayed (resync instead)."""
         epoch, _, seq_text = last_id.partition("-")
-        if epoch != self.epoch or not seq_text.isdigit():
+        # ASCII digits only: str.isdigit() also takes '²' or '٣', which int() then refuses.
+        if epoch != self.epoch or not _SEQ.fullmatch(seq_text):
             return None
         seq = int(seq_text)
         with self._lock:

@@ -25,3 +25,11 @@ def test_an_id_from_another_process_or_too_old_asks_for_a_resync() -> None:
     assert hub.since("deadbeef-1") is None  # another epoch: a restart or another replica
     assert hub.since(f"{hub.epoch}-999") is None  # from the future
     assert hub.since("garbage") is None
+
+
+def test_a_last_event_id_whose_seq_is_not_ascii_digits_asks_for_a_resync() -> None:
+    hub = Broadcaster(replay=3)
+    hub.publish("document", {"n": 1})
+    # A header byte 0xB2 reads as '²' (latin-1): str.isdigit() says yes, int() says no.
+    for seq in ("\u00b2", "\u0661", "1\u00b2", "+1", " 1", "9" * 40):  # ², Arabic-Indic 1
+        assert hub.since(f"{hub.epoch}-{seq}") is None, seq
