@@ -15,6 +15,8 @@ from .conftest import ai
 from .upstream import FakeUpstream
 
 USER = [{"role": "user", "content": "How do I greet a customer?"}]
+# Shaped like the ids POST /v1/sessions mints (gateway/headers.SESSION_ID), but never opened.
+UNKNOWN_SESSION = "sess_" + "A" * 22 + "." + "0" * 16
 
 
 def raised(call: Any, kind: type[openai.APIStatusError]) -> openai.APIStatusError:
@@ -61,12 +63,12 @@ def test_403_and_404_name_the_header_to_fix(server, admin) -> None:
         assert "feature 'quiz_auto_generate' is off" in off.message
         unknown = raised(
             lambda: client.chat.completions.create(
-                model="x", messages=USER, extra_headers={"X-Trainer-Session": "sess_nope"}
+                model="x", messages=USER, extra_headers={"X-Trainer-Session": UNKNOWN_SESSION}
             ),
             openai.NotFoundError,
         )
         assert (unknown.type, unknown.param) == ("invalid_request_error", "X-Trainer-Session")
-        assert "session 'sess_nope' is unknown or expired" in unknown.message
+        assert f"session {UNKNOWN_SESSION!r} is unknown or expired" in unknown.message
 
 
 def test_unknown_path_and_method_under_v1_are_openai_errors(server, admin: httpx.Client) -> None:

@@ -133,7 +133,9 @@ def test_calls_refused_because_the_ai_is_switched_off_are_not_faults(settings: S
         assert client.patch(MODEL_CONFIG, json={"enabled": False}).status_code == 200
         call = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
         for _ in range(MIN_REQUESTS_FOR_ERROR_RATE + 5):
-            assert_problem(client.post(CHAT, json=call), 503, code="SERVICE_UNAVAILABLE")
+            refused = client.post(CHAT, json=call)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "gateway.disabled"  # /v1: OpenAI's error object
 
         assert client.get(DIAGNOSTICS).json()["errorRate"] == 0
         assert client.get(HEALTH).json()["status"] == "ok"

@@ -8,40 +8,43 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from integration.support import STEP1_CODES  # Step 1's codes and the ones ADR 0002 adds
+
 from .asgi import Reply
-from .harness import AUDITED_GATEWAY_REFUSALS, DOCUMENTED_5XX, STEP1_CODES, Service
+from .harness import AUDITED_GATEWAY_REFUSALS, DOCUMENTED_5XX, Service
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code", "reason", "requestId")
 VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 
 
 def error_of(reply: Reply, path: str) -> dict[str, Any]:
-    """The error the reply carries, normalised to {reason, status, text, fields}. Problem+json
-    everywhere (or wrapped in the Step 1 envelope when asked for); under /v1 OpenAI's error object is
-    accepted too (the gateway is moving to it)."""
+    """The error the reply carries, normalised to {reason, status, text, fields}: under /v1 OpenAI's
+    error object (whose `code` is our reason; never enveloped), problem+json everywhere else (or
+    wrapped in the Step 1 envelope when asked for)."""
     assert reply.body, f"an error without a body: {reply.describe()}"
     try:
         body = reply.json()
     except ValueError:
         raise AssertionError(f"an error body that is not JSON: {reply.describe()}") from None
     assert isinstance(body, dict), reply.describe()
-    if reply.media_type == "application/json" and body.get("success") is False:
-        body = body["error"]  # the Step 1 envelope (X-Envelope: step1) around the same problem
-    elif path.startswith("/v1/") and reply.media_type == "application/json" and "error" in body:
+    if path.startswith("/v1/"):
+        assert reply.media_type == "application/json", reply.describe()
+        assert body.keys() == {"error"}, reply.describe()
         error = body["error"]
         assert isinstance(error, dict), reply.describe()
         assert isinstance(error.get("message"), str), reply.describe()
         assert error["message"], reply.describe()
         assert isinstance(error.get("type"), str), reply.describe()
         assert error.get("param") is None or isinstance(error["param"], str), reply.describe()
-        assert error.get("code") is None or isinstance(error["code"], str), reply.describe()
+        assert isinstance(error.get("code"), str), reply.describe()
         return {
-            "openai": True,
-            "reason": error.get("code") or "",
+            "reason": error["code"],
             "status": reply.status,
             "text": f"{error['message']} {error.get('param') or ''}",
             "fields": [error.get("param") or ""],
         }
+    if reply.media_type == "application/json" and body.get("success") is False:
+        body = body["error"]  # the Step 1 envelope (X-Envelope: step1) around the same problem
     else:
         assert reply.media_type == "application/problem+json", reply.describe()
     for key in PROBLEM_FIELDS:
@@ -99,9 +102,7 @@ def check(
     assert reply.status >= 200, f"no answer: {reply.describe()}"
     if reply.status >= 500:
         error = error_of(reply, path)
-        # Under /v1 OpenAI's error object has its own codes: a 503 there is AI calls switched off.
-        documented = error["reason"] in DOCUMENTED_5XX or (error.get("openai") and reply.status == 503)
-        assert documented, f"a server error: {reply.describe()}"
+        assert error["reason"] in DOCUMENTED_5XX, f"a server error: {reply.describe()}"
         return
     if reply.status < 400:
         well_formed_success(reply)
@@ -116,9 +117,8 @@ def check(
     for action, outcome in service.audit_after(before[1]):
         denial = action == "access_denied" and reply.status == 403
         refused = outcome.removeprefix("refused:")
-        # OpenAI's error object carries its own `code`, not necessarily our reason: then the audited
-        # reason is only checked to be one of the refusals that get past parsing.
-        same = refused == error["reason"] or (error.get("openai") and outcome.startswith("refused:"))
-        refused_call = action == "predict" and refused in AUDITED_GATEWAY_REFUSALS and bool(same)
+        refused_call = (
+            action == "predict" and refused in AUDITED_GATEWAY_REFUSALS and refused == error["reason"]
+        )
         assert denial or refused_call, f"a refusal audited as {action} {outcome}: {reply.describe()}"
     service.known = after

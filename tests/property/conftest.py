@@ -16,8 +16,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from trainer_ops.http import responses
-
 from .harness import Service, started
 
 # Hypothesis keeps caches (source constants, the Unicode table) under ./.hypothesis even without an
@@ -36,15 +34,6 @@ settings.register_profile(
 # Loaded for the whole run, so a @given without its own settings writes no database either.
 settings.load_profile("trainer-ops")
 PROPS = settings.get_profile("trainer-ops")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_wait_for_future_versions() -> Iterator[None]:
-    """minVersion past the store's newest is 504 after a 3 s wait (ADR 0018); a fuzzed minVersion
-    should not cost 3 s each, so the wait is cut to nothing (the answer is the same)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(responses, "MIN_VERSION_WAIT_SECONDS", 0.0)
-        yield
 
 
 @pytest.fixture(scope="module", params=["routes", "fast"])

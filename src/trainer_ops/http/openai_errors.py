@@ -49,10 +49,10 @@ def _param(error: TrainerOpsError) -> str | None:
 
 def _message(error: TrainerOpsError) -> str:
     """The detail, and each field's complaint: the client shows only this text in its exception."""
-    if not error.errors:
-        return error.message
-    complaints = "; ".join(f"{e.get('field', 'body')}: {e.get('message', 'invalid')}" for e in error.errors)
-    return f"{error.message} ({complaints})"
+    complaints = [f"{e.get('field', 'body')}: {e.get('message', 'invalid')}" for e in error.errors]
+    # A detail that already says it (a header check names its header in both) is not said twice.
+    new = [complaint for complaint in complaints if complaint not in error.message]
+    return f"{error.message} ({'; '.join(new)})" if new else error.message
 
 
 def openai_error(error: TrainerOpsError) -> dict[str, Any]:
