@@ -5,13 +5,11 @@ Bad requests of every kind, clients that leave, and deliberate 5xx refusals coun
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from trainer_ops.access.types import Role
@@ -29,6 +27,7 @@ from .support import (
     assert_problem,
     bearer,
     lenient,
+    serving,
 )
 
 CHAT = "/v1/chat/completions"
@@ -68,21 +67,8 @@ BAD_REQUESTS: list[tuple[str, bytes, bool]] = [
 def live_app(settings: Settings, ops: Ops) -> Iterator[tuple[FastAPI, tuple[str, int]]]:
     """The app under uvicorn on a free port of 127.0.0.1 (a real server: clients can really leave)."""
     app = create_app(settings, ops=ops)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield app, sock.getsockname()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serving(app) as address:
+        yield app, address
 
 
 def send_raw(address: tuple[str, int], request: bytes, *, leave: bool) -> None:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from trainer_ops.app import create_app
@@ -27,6 +23,7 @@ from .support import (
     check_each,
     document_state,
     lenient,
+    serving,
 )
 
 JSON = {"Content-Type": "application/json"}
@@ -127,21 +124,8 @@ def test_chunked_body_over_limit_is_413_and_under_limit_is_accepted(small_body_c
 def live_server(settings: Settings) -> Iterator[tuple[str, int]]:
     """The app under uvicorn on a free port of 127.0.0.1, with a 1 KiB body limit."""
     app = create_app(settings.model_copy(update={"max_json_body_bytes": 1024}))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+    with serving(app) as address:
+        yield address
 
 
 def test_chunked_body_over_limit_on_a_real_server_is_413_before_the_rest_is_sent(

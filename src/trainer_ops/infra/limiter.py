@@ -67,7 +67,8 @@ class CallLimiter:
         # One round trip on a single Redis through redis-py; sentinel and cluster clients take the
         # library's two calls.
         self._redis: tuple[RedisStorage, Script] | None = None
-        if type(storage) is RedisStorage and isinstance(storage.bridge, RedispyBridge):
+        if type(storage) is RedisStorage and _has_scripts(storage.bridge):
+            assert isinstance(storage.bridge, RedispyBridge)
             self._redis = (storage, _hit_and_count_script(storage.bridge))
 
     async def hit(self, user_id: str, per_minute: int) -> CallBudget:
@@ -99,6 +100,13 @@ class CallLimiter:
         close = getattr(client, "aclose", None)
         if close is not None:
             await close()
+
+
+def _has_scripts(bridge: object) -> bool:
+    """Whether this release of limits still has the internals the one-round-trip script is made of; if
+    an upgrade moved them, the limiter falls back to the library's two public calls."""
+    needed = ("SCRIPT_ACQUIRE_MOVING_WINDOW", "SCRIPT_MOVING_WINDOW", "prefixed_key", "get_connection")
+    return isinstance(bridge, RedispyBridge) and all(hasattr(bridge, name) for name in needed)
 
 
 def _hit_and_count_script(bridge: RedispyBridge) -> Script:
