@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,15 @@ from trainer_ops.config import Settings
 
 ADMIN_TOKEN = "tops_test-admin-token-0123456789abcdef"
 PG_ADMIN_DSN = os.environ.get("TRAINER_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two tests with one id run as one under xdist (the other silently never runs): refuse that.
+    (pytest 9.2 dropped the `[METHOD /path]` of schemathesis' tests, so every operation shared an id.)"""
+    counts = Counter(item.nodeid for item in items)
+    twins = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if twins:
+        raise pytest.UsageError(f"{len(twins)} test ids are collected twice, e.g. {twins[0]}")
 
 
 @pytest.fixture(scope="session")
