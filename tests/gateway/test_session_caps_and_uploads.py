@@ -120,3 +120,13 @@ def test_engines_and_admins_may_upload(
 
     assert (by_engine.status_code, by_admin.status_code) == (200, 200), (by_engine.text, by_admin.text)
     assert by_engine.json()["bytes"] == len(FILE["file"][1])
+
+
+# An upload that was not multipart once answered 400; a wrong media type is a 415 like everywhere else.
+def test_an_upload_that_is_not_multipart_is_a_415_naming_the_content_type(admin: httpx.Client) -> None:
+    refused = admin.post("/v1/files", json={"file": "notes"})
+
+    assert refused.status_code == 415, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "gateway.multipart_required"
+    assert "multipart/form-data" in error["message"]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.types import Principal
-from trainer_ops.errors import BadRequest, NotFound
+from trainer_ops.errors import BadRequest, NotFound, UnsupportedMediaType
 from trainer_ops.gateway.headers import check_call_headers
 from trainer_ops.gateway.service import CallContext, GatewayService
 from trainer_ops.gateway.types import ChatRequest
@@ -153,7 +153,7 @@ async def close_session(
 @router.post(
     "/files",
     status_code=200,
-    responses=openapi.problems(400, e400="Not multipart/form-data, or no `file` field"),
+    responses=openapi.problems(e400="No `file` field in the form", e415="Not multipart/form-data"),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -180,7 +180,7 @@ async def upload_file(request: Request, who: Principal = Depends(principal)) -> 
     and engines (`service` tokens) may upload; any other role gets 403 (audited as `access_denied`)."""
     await authorize(request, who, "gateway.upload")
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise BadRequest(
+        raise UnsupportedMediaType(
             "gateway.multipart_required", "send the file as multipart/form-data (Content-Type), field `file`"
         )
     uploads = edge_of(request).settings.home / "uploads"

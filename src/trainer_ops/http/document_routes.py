@@ -14,7 +14,7 @@ from trainer_ops.access.types import Principal
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
-from trainer_ops.http.etag import parse_if_match
+from trainer_ops.http.etag import parse_if_match, refuse_none_match
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -53,6 +53,7 @@ def add_document_routes(
         await authorize(request, who, update_operation)
         update: Any = await parse_body(request, update_model)
         if_match = parse_if_match(request.headers.get("if-match"))
+        refuse_none_match(request.headers.get("if-none-match"), editor(request).current().version)
         doc = await run_in_threadpool(
             editor(request).update,
             principal=who,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from trainer_ops.errors import BadRequest
+from trainer_ops.errors import BadRequest, PreconditionFailed
 
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -39,6 +39,17 @@ def parse_if_match(value: str | None) -> frozenset[int] | None:
                 raise BadRequest("http.bad_if_match", f"If-Match {value!r} is not a list of ETags")
             position += 1
     return frozenset(versions)
+
+
+def refuse_none_match(header: str | None, version: int) -> None:
+    """A write's If-None-Match precondition (RFC 9110 13.1.2): when it names the current version (or is
+    `*`, and a document always exists), the change is not made: 412."""
+    if none_match(header, version):
+        raise PreconditionFailed(
+            "http.if_none_match",
+            f"If-None-Match names the current version {version}; nothing was changed",
+            extra={"currentVersion": version},
+        )
 
 
 def none_match(header: str | None, version: int) -> bool:

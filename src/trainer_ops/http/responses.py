@@ -60,7 +60,8 @@ def serialised_response(request: Request, body: bytes, version: int, *, status: 
     """JSON bytes of `version` with its ETag; 304 (same ETag and Cache-Control, as RFC 9110 asks) when
     the caller's If-None-Match already names it."""
     headers = {"ETag": make_etag(version), "Cache-Control": "no-cache"}
-    if not_modified(request, version):
+    # Only a read can be "not modified": a write's answer is the state it made (RFC 9110 15.4.5).
+    if request.method in ("GET", "HEAD") and not_modified(request, version):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
