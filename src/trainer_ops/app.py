@@ -42,7 +42,7 @@ from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvi
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health import routes as health_routes
 from trainer_ops.health.service import HealthService
-from trainer_ops.http import openapi, problems
+from trainer_ops.http import apidocs, openapi, problems
 from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
@@ -464,7 +464,8 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         version=VERSION,
         summary=SUMMARY,
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs and /redoc are ours (http/apidocs.py): FastAPI's load Swagger UI and ReDoc from a CDN.
+        docs_url=None,
         redoc_url=None,
         # Prometheus /metrics is ours; FastAPI's OpenTelemetry hooks cost 15-30 us on every request
         # (bench/README.md) and nothing here exports to OpenTelemetry.
@@ -496,6 +497,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(apidocs.router)  # not in ROUTERS: no operation of it belongs in /openapi.json
     app.add_middleware(
         FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
     )

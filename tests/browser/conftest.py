@@ -1,0 +1,170 @@
+"""Browser fixtures: the real server (uvicorn on 127.0.0.1, a SQLite store of its own) and Debian's
+chromium driven by Playwright, shared by every browser test of one xdist worker.
+
+Playwright's own browser download cannot work here, so chromium is launched by its executable path
+(`TRAINER_OPS_CHROMIUM`, else `chromium` on PATH). Without it the tests skip, or fail when
+TRAINER_OPS_REQUIRE_BROWSER=1 (as .ci/run sets it). Every page is offline: a route aborts any request
+that leaves 127.0.0.1, and `Browsing.blocked` lists what was refused (`Browsing.errors`: what the console
+said was an error). Screenshots go to
+test-artifacts/screenshots/ (git-ignored); a failing test leaves one named after itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import ADMIN_TOKEN, LiveServer
+from trainer_ops.config import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
+
+HERE = Path(__file__).parent
+# Chromium as root in a container, and quiet: without the background-networking flags it keeps trying
+# Google's hosts, which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = frozenset({"127.0.0.1"})
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its own hook of the same name)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is marked `browser` and runs on one worker: one chromium and one server serve
+    them all, which is cheaper than a browser per worker."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    if outcome.get_result().failed:
+        item.stash[FAILED] = True
+
+
+def chromium_executable() -> str | None:
+    configured = os.environ.get("TRAINER_OPS_CHROMIUM")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    return shutil.which("chromium")
+
+
+def _missing(reason: str) -> NoReturn:
+    if os.environ.get("TRAINER_OPS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (TRAINER_OPS_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = chromium_executable()
+    if executable is None:
+        _missing(
+            "the browser tests need Debian's chromium (apt-get install chromium) or TRAINER_OPS_CHROMIUM"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the browser tests need the playwright package (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app under uvicorn on a free port of 127.0.0.1 with a SQLite store of its own, for the session
+    (tests that change state must leave it as they found it, or start a server of their own)."""
+    root = tmp_path_factory.mktemp("browser-server")
+    settings = Settings(
+        home=root / ".trainer-ops",
+        database_url=f"sqlite:///{root / 'store.db'}",
+        bootstrap_admin_token=ADMIN_TOKEN,
+        snapshot_poll_seconds=0,
+        change_notifications=False,
+    )
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="session")
+def screenshots(pytestconfig: pytest.Config) -> Path:
+    directory = pytestconfig.rootpath / "test-artifacts" / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@dataclass
+class Browsing:
+    """One test's page (in a browser context of its own: no cookies or storage shared with another
+    test), the server it talks to, and the requests that tried to leave 127.0.0.1."""
+
+    page: Page
+    base_url: str
+    screenshots: Path
+    blocked: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the console's errors and the page's exceptions
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base_url + path)
+        return self.page
+
+    def screenshot(self, name: str, *, full_page: bool = False) -> Path:
+        path = self.screenshots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture
+def browsing(
+    request: pytest.FixtureRequest, browser: Browser, server: LiveServer, screenshots: Path
+) -> Iterator[Browsing]:
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    session = Browsing(page=context.new_page(), base_url=server.url, screenshots=screenshots)
+
+    def offline(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            session.blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route(re.compile(r".*"), offline)
+    session.page.on(
+        "console", lambda message: message.type == "error" and session.errors.append(message.text)
+    )
+    session.page.on("pageerror", lambda error: session.errors.append(f"uncaught: {error}"))
+    try:
+        yield session
+    finally:
+        if request.node.stash.get(FAILED, False):
+            with contextlib.suppress(Exception):  # a dead page must not hide the test's own failure
+                session.screenshot(f"FAILED-{request.node.name}")
+        context.close()
