@@ -138,7 +138,9 @@ class ConsoleSessions:
 def check_csrf(expected: str, presented: str | None) -> None:
     """Refuse a write whose CSRF token is missing or wrong (compared in constant time)."""
     if not presented or not hmac.compare_digest(expected.encode(), presented.encode()):
-        raise Forbidden("console.csrf_failed", "the form's security token is missing or wrong; reload the page")
+        raise Forbidden(
+            "console.csrf_failed", "the form's security token is missing or wrong; reload the page"
+        )
 
 
 def _as_console(principal: Principal) -> Principal:

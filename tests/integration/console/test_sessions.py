@@ -42,7 +42,8 @@ def test_root_redirects_to_the_console_and_the_console_to_sign_in(client: TestCl
     form = page.get("/console/sign-in")
     assert form.status_code == 200
     assert form.headers["content-type"].startswith("text/html")
-    assert 'type="password"' in form.text and 'action="/console/sign-in"' in form.text
+    assert 'type="password"' in form.text
+    assert 'action="/console/sign-in"' in form.text
 
 
 def test_a_good_token_starts_a_session_in_a_strict_httponly_cookie(client: TestClient) -> None:
@@ -73,7 +74,8 @@ def test_a_wrong_token_shows_the_form_again_with_an_error_and_no_session(client:
 
     assert answer.status_code == 401
     assert answer.headers["content-type"].startswith("text/html")
-    assert 'role="alert"' in answer.text and "not accepted" in answer.text
+    assert 'role="alert"' in answer.text
+    assert "not accepted" in answer.text
     assert SESSION not in set_cookies(answer)
     assert page.get("/console", follow_redirects=False).headers["location"] == "/console/sign-in"
 
@@ -139,7 +141,7 @@ def test_sign_out_ends_the_session_and_both_ends_are_audited_as_console(client: 
     answer = page.post("/console/sign-out", data={"csrf": csrf}, follow_redirects=False)
 
     assert (answer.status_code, answer.headers["location"]) == (303, "/console/sign-in")
-    assert 'max-age=0' in set_cookies(answer)[SESSION].lower()
+    assert "max-age=0" in set_cookies(answer)[SESSION].lower()
     again = browser(client)
     again.cookies.set(SESSION, cookie, path="/console")  # the old cookie, kept by a careless browser
     assert again.get("/console", follow_redirects=False).headers["location"] == "/console/sign-in"
