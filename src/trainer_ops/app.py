@@ -23,6 +23,9 @@ from trainer_ops.audit.keys.sources import load_keys
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
+from trainer_ops.console import routes as console_routes
+from trainer_ops.console.pages import Console
+from trainer_ops.console.service import ConsoleSessions
 from trainer_ops.db import migrate
 from trainer_ops.db.engine import Database, make_database
 from trainer_ops.db.writer import BatchWriter
@@ -128,6 +131,7 @@ class Ops:
     changes: ChangeListener
     keys: KeyCheck
     fleet: Fleet
+    console: ConsoleSessions
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -327,12 +331,21 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             own=database.backend_pids.__contains__,
             channels={RELOAD_CHANNEL: bus.deliver},
         )
+    tokens = TokenService(audit=audit, clock=clock)
+    authenticator = Authenticator(
+        lookup=None,
+        jwt_secret=jwt_secret,
+        jwks_url=settings.jwt_jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        cache_seconds=settings.token_cache_seconds,
+    )
     ops = Ops(
         settings=settings,
         clock=clock,
         database=database,
         audit=audit,
-        tokens=TokenService(audit=audit, clock=clock),
+        tokens=tokens,
         documents=documents,
         holder=holder,
         refresher=refresher,
@@ -365,14 +378,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             probe_store=refresher.probe,
             slow_endpoint_ms=settings.slow_endpoint_ms,
         ),
-        authenticator=Authenticator(
-            lookup=None,
-            jwt_secret=jwt_secret,
-            jwks_url=settings.jwt_jwks_url,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            cache_seconds=settings.token_cache_seconds,
-        ),
+        authenticator=authenticator,
         writer=writer,
         checkpoints=checkpoints,
         coordinator=coordinator,
@@ -401,6 +407,15 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
         changes=changes,
         keys=keys,
         fleet=fleet,
+        console=ConsoleSessions(
+            database=database,
+            writer=writer,
+            audit=audit,
+            tokens=tokens,
+            authenticator=authenticator,
+            clock=clock,
+            session_seconds=settings.console_session_seconds,
+        ),
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -492,12 +507,14 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.gateway = ops.gateway
     app.state.sync = ops.sync
     app.state.refresher = ops.refresher  # reads with minVersion catch up through it
+    app.state.console = Console(sessions=ops.console, health=ops.health)
     # Set when shutdown begins (`serve` on SIGTERM, ADR 0018): /readyz answers 503 from then on.
     app.state.draining = threading.Event()
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(apidocs.router)  # not in ROUTERS: no operation of it belongs in /openapi.json
+    app.include_router(console_routes.router)  # pages, not API: outside ROUTERS and the OpenAPI document
     app.add_middleware(
         FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
     )

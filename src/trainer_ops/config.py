@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Step 1's identity headers (X-User-Id, X-Role, X-Scope) are believed only on connections from these
     # addresses or CIDR blocks, comma-separated (a gateway that authenticated the user). Empty: off.
     trusted_proxies: str = ""
+    # How long a console sign-in lasts (never longer than the JWT it was made from). 8 h: a working day.
+    console_session_seconds: float = Field(8 * 3600, gt=0)
 
     # The audit log's MAC key; by default a file under `home`, never in the store.
     audit_mac_key: str = ""

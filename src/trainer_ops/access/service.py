@@ -106,11 +106,24 @@ class TokenService:
     def is_registered(self, session: Session, token: str) -> bool:
         return self._store.find_by_hash(session, hash_token(token)) is not None
 
+    def active_id(self, session: Session, token: str) -> int | None:
+        """The row id of an API token in force (None: unknown, revoked or expired)."""
+        row = self._store.find_by_hash(session, hash_token(token))
+        return row.id if row is not None and self._in_force(row) else None
+
+    def is_active(self, session: Session, token_id: int) -> bool:
+        """Is the token with this row id still in force? (A console session ends with its token.)"""
+        row = self._store.find_by_id(session, token_id)
+        return row is not None and self._in_force(row)
+
+    def _in_force(self, row: ApiTokenRow) -> bool:
+        if row.revoked_at_ms is not None:
+            return False
+        return row.expires_at_ms is None or row.expires_at_ms > self._clock.now() * 1000
+
     def find_principal(self, session: Session, token: str) -> Principal | None:
         row = self._store.find_by_hash(session, hash_token(token))
-        if row is None or row.revoked_at_ms is not None:
-            return None
-        if row.expires_at_ms is not None and row.expires_at_ms <= self._clock.now() * 1000:
+        if row is None or not self._in_force(row):
             return None
         return Principal(
             user_id=row.user_id,
@@ -189,6 +202,16 @@ class Authenticator:
         if principal is None:
             raise _unauthorized("the token is unknown, expired or revoked", "invalid_token")
         return principal
+
+    def identify(self, token: str) -> tuple[Principal, float | None]:
+        """A pasted token (the console's sign-in): its principal, checked exactly as a bearer token,
+        and for a JWT its expiry (epoch seconds), which a session made from it must not outlive."""
+        principal = self.authenticate(f"Bearer {token.strip()}")
+        if principal.via != "jwt":
+            return principal, None
+        # Verified just above; only the expiry is read again.
+        claims = jwt.decode(token.strip(), options={"verify_signature": False})
+        return principal, float(claims["exp"])
 
     def _remember(self, token: str, principal: Principal | None, until: float) -> None:
         with self._lock:

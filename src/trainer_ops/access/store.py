@@ -14,6 +14,9 @@ class TokenStore:
             select(ApiTokenRow).where(ApiTokenRow.token_hash == token_hash)
         ).scalar_one_or_none()
 
+    def find_by_id(self, session: Session, token_id: int) -> ApiTokenRow | None:
+        return session.get(ApiTokenRow, token_id)
+
     def add(self, session: Session, row: ApiTokenRow) -> None:
         session.add(row)
         session.flush()

@@ -26,6 +26,8 @@ class Action(StrEnum):
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an action name
     ROLLBACK = "rollback"
     RULESET_UPLOADED = "ruleset_uploaded"
+    CONSOLE_SIGN_IN = "console_sign_in"
+    CONSOLE_SIGN_OUT = "console_sign_out"
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,10 @@ class HealthService:
         report["engines"] = engines
         return report
 
+    def active_rulesets(self) -> dict[str, str | None]:
+        """Each engine's active ruleset (its target id; None before one is loaded), for full views."""
+        return self._engines.active()
+
     def diagnostics(self) -> dict[str, Any]:
         window = self._metrics.window()
         slowest = sorted(

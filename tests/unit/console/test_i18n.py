@@ -1,0 +1,72 @@
+"""The console's message catalogues and the choice of language."""
+
+from __future__ import annotations
+
+import re
+import string
+from importlib.resources import files
+
+import pytest
+
+from trainer_ops.access.types import Role
+from trainer_ops.console.i18n import LANGUAGES, Catalogues, choose
+
+CATALOGUES = Catalogues.load()
+TEMPLATES = files("trainer_ops.console") / "templates"
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_language_has_the_same_keys_and_placeholders() -> None:
+    english = CATALOGUES.messages["en"]
+    for lang in LANGUAGES:
+        messages = CATALOGUES.messages[lang]
+        assert set(messages) == set(english), lang
+        for key, text in messages.items():
+            assert text.strip(), (lang, key)
+            assert placeholders(text) == placeholders(english[key]), (lang, key)
+
+
+def test_every_literal_key_the_templates_use_is_in_the_catalogue() -> None:
+    used: set[str] = set()
+    for template in TEMPLATES.iterdir():
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']\s*[,)]""", template.read_text("utf-8")))
+    assert used
+    assert used <= set(CATALOGUES.messages["en"]), used - set(CATALOGUES.messages["en"])
+
+
+def test_every_role_status_and_language_the_templates_compose_a_key_for_is_in_the_catalogue() -> None:
+    keys = set(CATALOGUES.messages["en"])
+    assert {f"role.{role.value}" for role in Role} <= keys
+    assert {"status.ok", "status.degraded", "status.down"} <= keys
+    assert {f"language.{lang}" for lang in LANGUAGES} <= keys
+
+
+def test_translate_fills_placeholders_and_falls_back_to_english_then_the_key() -> None:
+    catalogues = Catalogues({"en": {"a": "{n} h", "only.en": "x"}, "ko": {"a": "{n}시간"}})
+    assert catalogues.translate("ko", "a", n=3) == "3시간"
+    assert catalogues.translate("ko", "only.en") == "x"
+    assert catalogues.translate("ko", "missing.key") == "missing.key"
+
+
+@pytest.mark.parametrize(
+    ("cookie", "header", "expected"),
+    [
+        (None, None, "en"),
+        (None, "ko", "ko"),
+        (None, "ko-KR,ko;q=0.9,en-US;q=0.8", "ko"),
+        (None, "en;q=0.5, ko;q=0.9", "ko"),
+        (None, "en, ko", "en"),
+        (None, "fr, de;q=0.5", "en"),
+        (None, "ko;q=0", "en"),
+        (None, "ko;q=abc", "en"),
+        ("ko", "en", "ko"),
+        ("xx", "ko", "ko"),
+    ],
+)
+def test_the_language_is_the_cookie_else_the_best_accepted_else_english(
+    cookie: str | None, header: str | None, expected: str
+) -> None:
+    assert choose(cookie, header) == expected
