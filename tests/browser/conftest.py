@@ -75,7 +75,10 @@ def _missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread while it
+# is started, and the tests an xdist worker runs after the browser tests (asyncio.run(), ast) fail
+# under it. The loop ends when the module's last browser test is done.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = chromium_executable()
     if executable is None:

@@ -69,7 +69,7 @@ def test_a_refused_content_type_is_named(service: Service) -> None:
     assert reply.status == 415
     assert "Content-Type" in error_of(reply, "/operator/ops/model-config")["text"]
     upload = service.call("POST", "/v1/files", headers=service.bearer("service"), body=b"x")
-    assert upload.status == 400
+    assert upload.status == 415  # a wrong media type, like everywhere else
     assert "Content-Type" in error_of(upload, "/v1/files")["text"]
 
 
