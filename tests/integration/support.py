@@ -19,7 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from trainer_ops.app import Ops, create_app
+from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
+from trainer_ops.versions.service import Change
 
 T = TypeVar("T")
 
@@ -202,3 +204,19 @@ def serving(app: FastAPI) -> Iterator[tuple[str, int]]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+def store_document(ops: Ops, kind: str, document: dict[str, Any], *, request_id: str) -> None:
+    """Store `document` as the next version of `kind` as it stands, past the API's validation (as an older
+    release or an operator's earlier policy wrote it), and let this process read it."""
+    ops.writer.run(
+        lambda session: ops.documents.change(
+            session,
+            kind=kind,
+            actor=SYSTEM_ACTOR,
+            if_match=None,
+            apply=lambda _: Change(document, kind, None, None),
+            request_id=request_id,
+        )
+    )
+    ops.refresher.refresh()

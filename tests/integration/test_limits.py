@@ -8,8 +8,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from trainer_ops.app import Ops
-from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.versions.service import Change
 
 from .support import (
     DEFAULT_LIMITS,
@@ -21,6 +19,7 @@ from .support import (
     document_state,
     entries_after,
     newest_seq,
+    store_document,
     store_rows,
 )
 
@@ -150,25 +149,11 @@ def test_max_sessions_per_user_is_changed_versioned_and_audited_like_the_other_l
     assert (latest["version"], latest["after"]) == (2, {"maxSessionsPerUser": 5})
 
 
-def write_as_an_older_release(ops: Ops, document: dict[str, Any]) -> None:
-    """Store `document` as the next limits version, as a release before maxSessionsPerUser wrote it."""
-    ops.writer.run(
-        lambda session: ops.documents.change(
-            session,
-            kind="limits",
-            actor=SYSTEM_ACTOR,
-            if_match=None,
-            apply=lambda _: Change(document, "limits", None, None),
-            request_id="older-release",
-        )
-    )
-    ops.refresher.refresh()
-
-
 def test_a_stored_limits_document_without_max_sessions_per_user_reads_its_default(
     client: TestClient, ops: Ops
 ) -> None:
-    write_as_an_older_release(ops, {**SPEC_LIMITS, "aiCallsPerMinute": 90})
+    # As a release before maxSessionsPerUser wrote it.
+    store_document(ops, "limits", {**SPEC_LIMITS, "aiCallsPerMinute": 90}, request_id="older-release")
     stored = store_rows(ops, "SELECT document FROM document_versions WHERE kind = 'limits' AND version = 2")
     assert "maxSessionsPerUser" not in stored[0][0]
 

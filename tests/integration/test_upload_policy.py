@@ -11,10 +11,8 @@ from fastapi.testclient import TestClient
 
 from trainer_ops.access.types import DEFAULT_POLICY
 from trainer_ops.app import Ops
-from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.versions.service import Change
 
-from .support import bearer
+from .support import bearer, store_document
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FILE = {"file": ("notes.md", b"# Returns policy\n", "text/markdown")}
@@ -22,18 +20,7 @@ FILE = {"file": ("notes.md", b"# Returns policy\n", "text/markdown")}
 
 def store_policy(ops: Ops, operations: dict[str, Any]) -> None:
     """Store a policy document as the next version (as an older release, or an operator, wrote it)."""
-    document = {"operations": operations}
-    ops.writer.run(
-        lambda session: ops.documents.change(
-            session,
-            kind="policy",
-            actor=SYSTEM_ACTOR,
-            if_match=None,
-            apply=lambda _: Change(document, "policy", None, None),
-            request_id="policy-test",
-        )
-    )
-    ops.refresher.refresh()
+    store_document(ops, "policy", {"operations": operations}, request_id="policy-test")
 
 
 def upload(client: TestClient, token: str) -> int:

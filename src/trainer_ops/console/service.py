@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
@@ -145,14 +145,7 @@ def check_csrf(expected: str, presented: str | None) -> None:
 
 def _as_console(principal: Principal) -> Principal:
     # `via` says how the caller proved who they are: from now on, by the console session.
-    return Principal(
-        user_id=principal.user_id,
-        role=principal.role,
-        region=principal.region,
-        country=principal.country,
-        branch=principal.branch,
-        via="console",
-    )
+    return replace(principal, via="console")
 
 
 def _row(made: ConsoleSession, *, token_kind: str, token_id: int | None, now: float) -> ConsoleSessionRow:
