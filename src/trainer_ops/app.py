@@ -507,7 +507,28 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.gateway = ops.gateway
     app.state.sync = ops.sync
     app.state.refresher = ops.refresher  # reads with minVersion catch up through it
-    app.state.console = Console(sessions=ops.console, health=ops.health)
+    app.state.console = Console(
+        settings=settings,
+        clock=ops.clock,
+        database=ops.database,
+        writer=ops.writer,
+        sessions=ops.console,
+        health=ops.health,
+        metrics=ops.metrics,
+        sampler=ops.sampler,
+        holder=ops.holder,
+        documents=ops.documents,
+        model_config=ops.model_config,
+        limits=ops.limits,
+        features=ops.features,
+        engines=ops.engines,
+        engine_service=ops.engine_service,
+        releases=ops.releases,
+        gateway=ops.gateway,
+        audit=ops.audit,
+        checkpoints=ops.checkpoints,
+        tokens=ops.tokens,
+    )
     # Set when shutdown begins (`serve` on SIGTERM, ADR 0018): /readyz answers 503 from then on.
     app.state.draining = threading.Event()
     problems.install(app)

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import ADMIN_TOKEN, LiveServer
+from trainer_ops.access.types import Role
+from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
 
 if TYPE_CHECKING:
@@ -116,6 +118,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         live.stop()
 
 
+@dataclass(frozen=True)
+class Operators:
+    """A token for each kind of operator on the session's server."""
+
+    admin: str
+    region: str  # region EU
+    country: str  # country DE in region EU
+    branch: str  # branch DE-0001 in country DE, region EU
+
+
+@pytest.fixture(scope="session")
+def operators(server: LiveServer) -> Operators:
+    ops = server.ops
+    assert ops is not None
+
+    def token(role: str, **scope: str) -> str:
+        made = ops.write(
+            lambda session: ops.tokens.create(
+                session, actor=SYSTEM_ACTOR, role=Role(role), user_id=f"{role}-operator", **scope
+            )
+        )
+        return made.token
+
+    return Operators(
+        admin=ADMIN_TOKEN,
+        region=token("region", region="EU"),
+        country=token("country", region="EU", country="DE"),
+        branch=token("branch", region="EU", country="DE", branch="DE-0001"),
+    )
+
+
 @pytest.fixture(scope="session")
 def screenshots(pytestconfig: pytest.Config) -> Path:
     directory = pytestconfig.rootpath / "test-artifacts" / "screenshots"
@@ -137,6 +170,14 @@ class Browsing:
     def open(self, path: str) -> Page:
         self.page.goto(self.base_url + path)
         return self.page
+
+    def sign_in(self, token: str) -> Page:
+        """Sign in through the form, as an operator would, and land on the Overview."""
+        page = self.open("/console/sign-in")
+        page.locator("#token").fill(token)
+        page.locator("form[action='/console/sign-in'] button[type=submit]").click()
+        page.wait_for_url(f"{self.base_url}/console")
+        return page
 
     def screenshot(self, name: str, *, full_page: bool = False) -> Path:
         path = self.screenshots / f"{name}.png"

@@ -30,7 +30,8 @@ def hash_token(token: str) -> str:
 
 
 def actor_of(principal: Principal) -> Actor:
-    return Actor(user_id=principal.user_id, role=principal.role.value, scope=principal.scope)
+    via = "console" if principal.via == "console" else None
+    return Actor(user_id=principal.user_id, role=principal.role.value, scope=principal.scope, via=via)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class AuditService:
         if self._head is None:
             raise RuntimeError("audit entries are appended through the batch writer only")
         head_seq, head_hash, head_ts = self._head
+        if actor.via is not None:
+            details = {**(details or {}), "via": actor.via}
         seq = head_seq + 1
         # Never earlier than the entry before (clocks of replicas differ): time is monotonic in seq.
         ts_ms = max(int(self._clock.now() * 1000), head_ts)

@@ -35,6 +35,10 @@ class Actor:
     user_id: str
     role: str
     scope: dict[str, str]
+    # How the actor came: "console" for the operator console. Not part of the actor's JSON: the entry's
+    # details carry it (AuditService.append), so every console action is marked without each service
+    # having to remember.
+    via: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"userId": self.user_id, "role": self.role, "scope": self.scope}

@@ -1,5 +1,5 @@
-"""The console's languages: one JSON message catalogue per language under locales/, and the choice of
-language from the operator's cookie or Accept-Language.
+"""The console's languages: JSON message catalogues under locales/<lang>/ (one file per page, merged;
+a key belongs to one file only), and the choice of language from the operator's cookie or Accept-Language.
 
 JSON rather than gettext .po/.mo (Babel): the console has a few dozen strings, keyed by name; a .mo file
 is a compiled artefact that would need Babel at build time or a committed binary kept in step with its
@@ -13,6 +13,7 @@ import json
 import string
 from dataclasses import dataclass
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 LANGUAGES = ("en", "ko")
 DEFAULT = "en"
@@ -24,9 +25,22 @@ class Catalogues:
     messages: dict[str, dict[str, str]]
 
     @classmethod
-    def load(cls) -> Catalogues:
-        folder = files("trainer_ops.console") / "locales"
-        return cls({lang: json.loads((folder / f"{lang}.json").read_text("utf-8")) for lang in LANGUAGES})
+    def load(cls, root: Traversable | None = None) -> Catalogues:
+        root = root or files("trainer_ops.console") / "locales"
+        messages: dict[str, dict[str, str]] = {}
+        for lang in LANGUAGES:
+            merged: dict[str, str] = {}
+            parts = sorted((root / lang).iterdir(), key=lambda part: part.name)
+            for part in (p for p in parts if p.name.endswith(".json")):
+                found = json.loads(part.read_text("utf-8"))
+                twice = merged.keys() & found.keys()
+                if twice:
+                    raise ValueError(
+                        f"locales/{lang}/{part.name} repeats keys of another file: {sorted(twice)}"
+                    )
+                merged.update(found)
+            messages[lang] = merged
+        return cls(messages)
 
     def translate(self, lang: str, key: str, **values: object) -> str:
         """The message `key` in `lang` (English when missing there), its {placeholders} filled."""

@@ -3,6 +3,7 @@ headers every console response carries, static assets with long cache lifetimes,
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -13,13 +14,32 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.routing import APIRoute
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from trainer_ops.access.service import TokenService
+from trainer_ops.audit.checkpoints import CheckpointService
+from trainer_ops.audit.service import AuditService
+from trainer_ops.config import Settings
+from trainer_ops.console import timefmt
 from trainer_ops.console.i18n import COOKIE as LANG_COOKIE
 from trainer_ops.console.i18n import LANGUAGES, Catalogues, choose
+from trainer_ops.console.nav import nav_for
 from trainer_ops.console.service import ConsoleSessions
+from trainer_ops.db.engine import Database
+from trainer_ops.db.writer import BatchWriter
+from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.engines.service import EngineService
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.features.service import FeaturesService
+from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health.service import HealthService
+from trainer_ops.http.context import edge_of
+from trainer_ops.infra.clock import Clock
+from trainer_ops.infra.metrics import RequestMetrics
+from trainer_ops.infra.process import ProcessSampler
+from trainer_ops.releases.service import ReleaseService
+from trainer_ops.versions.service import DocumentEditor, DocumentService
+from trainer_ops.versions.snapshot import SnapshotHolder
 
 log = logging.getLogger("trainer_ops.console")
 
@@ -33,6 +53,7 @@ SECURE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }
+SIGN_IN_PATH = "/console/sign-in"
 # Asset URLs carry their content's digest, so a cached copy can be kept for a year and never goes stale.
 STATIC_CACHE = "public, max-age=31536000, immutable"
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -43,6 +64,7 @@ class Asset:
     body: bytes
     media_type: str
     digest: str
+    gzipped: bytes  # served to clients that accept gzip: a first visit stays small
 
 
 def _load_assets() -> dict[str, Asset]:
@@ -51,16 +73,36 @@ def _load_assets() -> dict[str, Asset]:
         suffix = "." + entry.name.rsplit(".", 1)[-1]
         if entry.is_file() and suffix in STATIC_TYPES:
             body = entry.read_bytes()
-            assets[entry.name] = Asset(body, STATIC_TYPES[suffix], hashlib.sha256(body).hexdigest()[:12])
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            assets[entry.name] = Asset(body, STATIC_TYPES[suffix], digest, gzip.compress(body, mtime=0))
     return assets
 
 
 @dataclass
 class Console:
-    """What console routes need, built once by create_app and hung on app.state.console."""
+    """What console routes need, built once by create_app and hung on app.state.console: the same
+    services the API's routers use (pages call them with the signed-in principal, never the HTTP API)."""
 
+    settings: Settings
+    clock: Clock
+    database: Database
+    writer: BatchWriter
     sessions: ConsoleSessions
     health: HealthService
+    metrics: RequestMetrics
+    sampler: ProcessSampler
+    holder: SnapshotHolder
+    documents: DocumentService
+    model_config: DocumentEditor
+    limits: DocumentEditor
+    features: FeaturesService
+    engines: EngineRegistry
+    engine_service: EngineService
+    releases: ReleaseService
+    gateway: GatewayService
+    audit: AuditService
+    checkpoints: CheckpointService
+    tokens: TokenService
     catalogues: Catalogues = field(default_factory=Catalogues.load)
     assets: dict[str, Asset] = field(default_factory=_load_assets)
     templates: jinja2.Environment = field(init=False)
@@ -82,23 +124,46 @@ class Console:
         return choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
     def render(self, request: Request, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
+        html = self.render_text(request, template, **values)
+        # Pages show the caller's data: never kept by a shared cache or the browser's back-forward store.
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def render_text(self, request: Request, template: str, **values: Any) -> str:
+        """A template (a whole page, or a fragment for htmx or an SSE event) in the caller's language
+        and time zone. Templates get `t(key, **fill)`, `when(epoch)` and `iso(epoch)`."""
         lang = self.language(request)
+        zone = timefmt.zone_of(request.cookies.get(timefmt.COOKIE))
 
         def t(key: str, **fill: object) -> str:
             return self.catalogues.translate(lang, key, **fill)
 
-        context = {"lang": lang, "languages": LANGUAGES, "t": t, "path": request.url.path, **values}
+        def when(epoch_seconds: float | None) -> str:
+            return timefmt.show(epoch_seconds, zone)
+
+        context = {
+            "lang": lang,
+            "languages": LANGUAGES,
+            "t": t,
+            "when": when,
+            "iso": timefmt.iso,
+            "path": request.url.path,
+            **values,
+        }
         context.setdefault("who", None)
         context.setdefault("csrf", "")
-        context.setdefault("nav", [])
-        html = self.templates.get_template(template).render(context)
-        # Pages show the caller's data: never kept by a shared cache or the browser's back-forward store.
-        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+        if "nav" not in context:
+            who = context["who"]
+            context["nav"] = nav_for(edge_of(request).policy(), who) if who is not None else []
+        return self.templates.get_template(template).render(context)
 
 
 def console_of(request: Request) -> Console:
     console: Console = request.app.state.console
     return console
+
+
+class SignInNeeded(Exception):
+    """Raised by a page whose caller has no live session: answered by sending them to sign in."""
 
 
 class ConsoleRoute(APIRoute):
@@ -110,6 +175,8 @@ class ConsoleRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 response = await handler(request)
+            except SignInNeeded:
+                response = _to_sign_in(request)
             except TrainerOpsError as exc:
                 response = error_page(request, exc)
             response.headers.update(SECURE_HEADERS)
@@ -118,13 +185,29 @@ class ConsoleRoute(APIRoute):
         return handle
 
 
+def _to_sign_in(request: Request) -> Response:
+    if request.headers.get("hx-request") == "true":
+        # htmx swaps what it gets into the page; a whole sign-in page would land inside a fragment.
+        return Response(status_code=204, headers={"HX-Redirect": SIGN_IN_PATH})
+    return RedirectResponse(SIGN_IN_PATH, status_code=303)
+
+
 def error_page(request: Request, exc: TrainerOpsError) -> Response:
     if exc.status >= 500 and exc.fault:
         log.error("console %s %s: %s (%s)", request.method, request.url.path, exc.code, exc)
     console = console_of(request)
-    # A reason the catalogue words for operators is shown in their language; others as the server says.
-    key = f"reason.{exc.code}"
-    explained = key if key in console.catalogues.messages["en"] else None
+    if request.headers.get("hx-request") == "true":
+        # A fragment's failure is shown where the fragment goes, in the operator's language.
+        return console.render(
+            request,
+            "_problem.html",
+            status=exc.status,
+            reason=exc.code,
+            detail=exc.message,
+            explained=_explained(console, exc),
+            errors=exc.errors,
+        )
+    explained = _explained(console, exc)
     return console.render(
         request,
         "error.html",
@@ -134,3 +217,9 @@ def error_page(request: Request, exc: TrainerOpsError) -> Response:
         explained=explained,
         detail=exc.message,
     )
+
+
+def _explained(console: Console, exc: TrainerOpsError) -> str | None:
+    # A reason the catalogue words for operators is shown in their language; others as the server says.
+    key = f"reason.{exc.code}"
+    return key if key in console.catalogues.messages["en"] else None

@@ -25,9 +25,6 @@ from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Forbidden, Unauthorized
 from trainer_ops.infra.clock import Clock
 
-# What every console audit entry carries in its details, so the log tells console actions from API calls.
-VIA_CONSOLE = {"via": "console"}
-
 
 def _digest(value: str) -> str:
     # Session ids carry 256 bits of randomness: a fast hash suffices, nothing to brute-force.
@@ -98,11 +95,11 @@ class ConsoleSessions:
             self._store.add(session, _row(made, token_kind=principal.via, token_id=token_id, now=now))
             self._audit.append(
                 session,
-                actor=actor_of(principal),
+                actor=actor_of(made.principal),
                 action=Action.CONSOLE_SIGN_IN,
                 target=made.target,
                 request_id=request_id,
-                details={**VIA_CONSOLE, "tokenKind": principal.via, "expiresAt": int(expires)},
+                details={"tokenKind": principal.via, "expiresAt": int(expires)},
             )
 
         self._writer.run(unit)
@@ -129,7 +126,6 @@ class ConsoleSessions:
                     action=Action.CONSOLE_SIGN_OUT,
                     target=session_.target,
                     request_id=request_id,
-                    details=dict(VIA_CONSOLE),
                 )
 
         self._writer.run(unit)

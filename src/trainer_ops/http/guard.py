@@ -75,8 +75,6 @@ def _record_denial(
         "path": path_of(request),
         **{k: v for k, v in attrs.items() if v is not None},
     }
-    if who.via == "console":  # the log tells a console page's denial from an API call's
-        details["via"] = "console"
     request_id = request_id_of(request)
     edge.writer.run(
         lambda session: edge.audit.append(

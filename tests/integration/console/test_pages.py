@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
+from trainer_ops.access.service import actor_of
+from trainer_ops.access.types import Principal, Role
 from trainer_ops.app import Ops
+from trainer_ops.audit.types import Action
 
 from ..support import ADMIN_TOKEN, entries_after, newest_seq
 from .helpers import browser, new_token, sign_in, signed_in
@@ -44,9 +48,16 @@ def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
     page = browser(client)
     signed_in(page, ADMIN_TOKEN)
     for html in (page.get("/console").text, browser(client).get("/console/sign-in").text):
-        assert "<script" not in html
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S)
+        assert scripts, "the page loads its scripts"
+        assert all(body == "" for body in scripts), "every script comes from a file"
+        assert all(
+            re.fullmatch(r'<script src="/console/static/[a-z.-]+\?v=[0-9a-f]{12}" defer>', tag)
+            for tag in re.findall(r"<script\b[^>]*>", html)
+        )
         assert "<style" not in html
         assert " style=" not in html
+        assert not re.search(r"\son[a-z]+=", html), "no inline event handler"
 
 
 def test_static_assets_are_served_with_long_cache_lifetimes_under_their_digest(client: TestClient) -> None:
@@ -160,3 +171,41 @@ def test_markup_in_a_rendered_value_is_escaped(client: TestClient, ops: Ops) -> 
     assert "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "onerror=&#34;alert(2)&#34;" in html
+
+
+def test_static_assets_are_gzipped_for_clients_that_accept_it(client: TestClient) -> None:
+    html = browser(client).get("/console/sign-in").text
+    src = re.search(r'src="(/console/static/htmx\.min\.js\?v=[0-9a-f]{12})"', html)
+    assert src, html
+    zipped = browser(client).get(src.group(1), headers={"Accept-Encoding": "gzip"})
+    plain = browser(client).get(src.group(1), headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == plain.content  # httpx undoes the gzip
+    assert int(zipped.headers["content-length"]) < int(plain.headers["content-length"]) / 2
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["vary"] == "Accept-Encoding"
+
+
+def test_an_htmx_request_without_a_session_is_told_to_go_to_sign_in(client: TestClient) -> None:
+    answer = browser(client).get("/console", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert answer.status_code == 204
+    assert answer.headers["hx-redirect"] == "/console/sign-in"
+
+
+def test_a_console_principal_marks_every_audit_entry_it_causes(client: TestClient, ops: Ops) -> None:
+    # Not only sign-in and sign-out: whatever a service records for a console caller says "via".
+    who = replace(Principal(user_id="ops-kim", role=Role.ADMIN), via="console")
+    seq = ops.write(
+        lambda session: ops.audit.append(
+            session, actor=actor_of(who), action=Action.UPDATE_CONFIG, target="model-config", details={"a": 1}
+        )
+    )
+    api = ops.write(
+        lambda session: ops.audit.append(
+            session, actor=actor_of(replace(who, via="token")), action=Action.UPDATE_CONFIG, target="x"
+        )
+    )
+    entries = {entry["seq"]: entry for entry in entries_after(client, seq - 1)}
+    assert entries[seq]["details"] == {"a": 1, "via": "console"}
+    assert entries[seq]["actor"]["userId"] == "ops-kim"
+    assert "via" not in (entries[api]["details"] or {})

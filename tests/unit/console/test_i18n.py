@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
 from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import pytest
 
@@ -29,10 +32,18 @@ def test_every_language_has_the_same_keys_and_placeholders() -> None:
             assert placeholders(text) == placeholders(english[key]), (lang, key)
 
 
+def _templates(folder: Traversable) -> Iterator[Traversable]:
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            yield from _templates(entry)
+        elif entry.name.endswith(".html"):
+            yield entry
+
+
 def test_every_literal_key_the_templates_use_is_in_the_catalogue() -> None:
     used: set[str] = set()
-    for template in TEMPLATES.iterdir():
-        used |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']\s*[,)]""", template.read_text("utf-8")))
+    for template in _templates(TEMPLATES):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']\s*[,)]""", template.read_text("utf-8")))
     assert used
     assert used <= set(CATALOGUES.messages["en"]), used - set(CATALOGUES.messages["en"])
 
@@ -42,6 +53,15 @@ def test_every_role_status_and_language_the_templates_compose_a_key_for_is_in_th
     assert {f"role.{role.value}" for role in Role} <= keys
     assert {"status.ok", "status.degraded", "status.down"} <= keys
     assert {f"language.{lang}" for lang in LANGUAGES} <= keys
+
+
+def test_a_key_in_two_files_of_one_language_is_refused(tmp_path: Path) -> None:
+    for lang in LANGUAGES:
+        (tmp_path / lang).mkdir()
+        (tmp_path / lang / "a.json").write_text('{"x.y": "1"}', "utf-8")
+        (tmp_path / lang / "b.json").write_text('{"x.y": "2"}', "utf-8")
+    with pytest.raises(ValueError, match="repeats keys"):
+        Catalogues.load(tmp_path)
 
 
 def test_translate_fills_placeholders_and_falls_back_to_english_then_the_key() -> None:
