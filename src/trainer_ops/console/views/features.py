@@ -1,0 +1,213 @@
+"""Features: the matrix of every flag by its global default and each region's override, a switch per cell
+(htmx swaps the row), creating a flag, and each flag's history. Each route does what the API's route in
+features/routes.py does, with the signed-in principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from trainer_ops.console.featuregrid import build_grid, history_of, parse_regions, region_columns
+from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
+from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.features.schemas import FeatureCreate
+from trainer_ops.features.service import FeaturesService
+from trainer_ops.features.types import is_region
+from trainer_ops.http.body import field_errors
+from trainer_ops.http.context import edge_of
+from trainer_ops.http.guard import authorize, scoped_region
+
+router = page_router()
+
+PAGE = "/console/features"
+# The features history is read in pages of this size while looking for one flag's entries, and a
+# history page of the console stops after scanning this many versions (a link reads on from there).
+SCAN_PAGE = 200
+SCAN_LIMIT = 1000
+HISTORY_SHOWN = 50
+# What the switch form posts as `enabled`; "default" removes a region's override.
+VALUES = {"true": True, "false": False, "default": None}
+FIELD_ERRORS = {"key": "features.invalid_key", "description": "features.invalid_description"}
+
+
+def _service(me: SignedIn) -> FeaturesService:
+    return me.console.features
+
+
+def _checked_region(region: str | None) -> str | None:
+    # The API's own check and reason (features.bad_region), so both faces refuse the same codes.
+    if region is not None and not is_region(region):
+        raise Invalid(
+            "features.bad_region",
+            f"region {region!r} is not a region code",
+            errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
+        )
+    return region
+
+
+async def _page(
+    request: Request,
+    me: SignedIn,
+    *,
+    extra: list[str],
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    region = scoped_region(request, me.who, "features.read", None)
+    decision = await authorize(request, me.who, "features.read", region=region)
+    own = region if decision.view == "own_region" else None
+    policy = edge_of(request).policy()
+    document = _service(me).current().document
+    grid = build_grid(
+        document,
+        policy=policy,
+        who=me.who,
+        regions=region_columns(document, own, extra),
+        global_switches=own is None,
+    )
+    return render(
+        request,
+        me,
+        "features/page.html",
+        status=status,
+        grid=grid,
+        extra=extra,
+        own_region=own,
+        can_create=policy.decide(me.who, "features.create").allowed,
+        can_history=policy.decide(me.who, "features.history").allowed,
+        errors=errors or {},
+        form=form or {},
+    )
+
+
+@router.get(PAGE)
+async def features_page(request: Request, regions: str = "", region: str = "") -> Response:
+    """The matrix. `regions`: region columns the admin asked to see beside those with overrides;
+    `region`: one more (the "show a region" form), refused at its field when it is not a code."""
+    me = await signed_in(request)
+    extra = parse_regions(regions)
+    if region.strip():
+        if not is_region(region.strip()):
+            errors = {"region": "features.region_invalid"}
+            return await _page(request, me, extra=extra, status=422, errors=errors, form={"region": region})
+        extra = parse_regions(",".join([*extra, region.strip()]))
+    return await _page(request, me, extra=extra)
+
+
+@router.post(PAGE + "/{key}/switch")
+async def switch(request: Request, key: str) -> Response:
+    """One cell's switch: set the global default (no region) or a region's override, or remove the
+    override (`enabled=default`). htmx gets the flag's row back; a plain form goes back to the page."""
+    me = await signed_in(request)
+    form = await checked_form(request, me)
+    service = _service(me)
+    region = scoped_region(request, me.who, "features.update", _checked_region(field(form, "region") or None))
+    overridable = service.is_region_overridable(key)
+    await authorize(request, me.who, "features.update", region=region, overridable=overridable)
+    wanted = field(form, "enabled")
+    if wanted not in VALUES:
+        raise Invalid(
+            "http.invalid_body",
+            "enabled must be true, false or default",
+            errors=[{"field": "enabled", "message": "true, false or default"}],
+        )
+    await run_in_threadpool(
+        service.update,
+        principal=me.who,
+        key=key,
+        region=region,
+        changes={"enabled": VALUES[wanted]},
+        if_match=None,
+        request_id=me.request_id,
+    )
+    extra = parse_regions(field(form, "regions"))
+    if request.headers.get("hx-request") != "true":
+        return redirect(PAGE + (f"?regions={','.join(extra)}" if extra else ""))
+    return await _row(request, me, key, extra)
+
+
+async def _row(request: Request, me: SignedIn, key: str, extra: list[str]) -> Response:
+    # The row is drawn with the columns the page showed (the posted `regions`), so it still fits.
+    own = scoped_region(request, me.who, "features.read", None)
+    decision = await authorize(request, me.who, "features.read", region=own)
+    own = own if decision.view == "own_region" else None
+    document = _service(me).current().document
+    grid = build_grid(
+        document,
+        policy=edge_of(request).policy(),
+        who=me.who,
+        regions=region_columns(document, own, extra),
+        global_switches=own is None,
+        keys=[key],
+    )
+    can_history = edge_of(request).policy().decide(me.who, "features.history").allowed
+    return render(
+        request, me, "features/_row.html", grid=grid, row=grid.rows[0], extra=extra, can_history=can_history
+    )
+
+
+@router.post(PAGE)
+async def create(request: Request) -> Response:
+    """Create a flag (admins): the API's checks, each failure shown at its field."""
+    me = await signed_in(request)
+    await authorize(request, me.who, "features.create")
+    form = await checked_form(request, me)
+    values = {
+        "key": field(form, "key").strip(),
+        "description": field(form, "description").strip(),
+        "enabled": field(form, "enabled") == "on",
+        "regionOverridable": field(form, "regionOverridable") == "on",
+    }
+    extra = parse_regions(field(form, "regions"))
+    try:
+        new = FeatureCreate.model_validate(values)
+        await run_in_threadpool(
+            _service(me).create,
+            principal=me.who,
+            key=new.key,
+            enabled=new.enabled,
+            region_overridable=new.regionOverridable,
+            description=new.description,
+            request_id=me.request_id,
+        )
+    except ValidationError as exc:
+        # Only key and description can be wrong (the checkboxes are always true or false).
+        errors = {e["field"]: FIELD_ERRORS.get(e["field"], "features.invalid_key") for e in field_errors(exc)}
+        return await _page(request, me, extra=extra, status=422, errors=errors, form=values)
+    except Conflict:
+        errors = {"key": "features.key_exists"}
+        return await _page(request, me, extra=extra, status=409, errors=errors, form=values)
+    return redirect(PAGE + f"#flag-{new.key}")
+
+
+@router.get(PAGE + "/{key}/history")
+async def history(request: Request, key: str, before: int | None = None) -> Response:
+    """One flag's changes, newest first: who, when, which region, old and new value."""
+    me = await signed_in(request)
+    await authorize(request, me.who, "features.history")
+    service = _service(me)
+    service.detail(key, region=None, all_overrides=True)  # 404 for an unknown key
+    entries, more = await run_in_threadpool(_scan, service, key, before)
+    return render(request, me, "features/history.html", key=key, entries=entries, more=more)
+
+
+def _scan(service: FeaturesService, key: str, before: int | None) -> tuple[list[dict[str, Any]], int | None]:
+    """The flag's entries older than version `before`, and where to read on (None: the end)."""
+    found: list[dict[str, Any]] = []
+    cursor, scanned = before, 0
+    while True:
+        page = service.history(cursor=cursor, limit=SCAN_PAGE)
+        for item in page.items:
+            scanned += 1
+            found.extend(history_of([item], key))
+            if len(found) >= HISTORY_SHOWN or scanned >= SCAN_LIMIT:
+                more = item["version"] if item["version"] > 1 else None
+                return found, more
+        if page.next_cursor is None:
+            return found, None
+        cursor = page.next_cursor
