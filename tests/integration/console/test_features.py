@@ -59,7 +59,8 @@ def test_an_admin_adds_a_region_column_and_a_bad_code_is_refused_at_the_field(cl
     bad = page.get(PAGE, params={"region": "no such region!"})
     assert bad.status_code == 422
     field = re.search(r'<input id="show-region"[^>]*>', bad.text)
-    assert field and 'aria-invalid="true"' in field.group(0)
+    assert field
+    assert 'aria-invalid="true"' in field.group(0)
     assert "show-region-error" in field.group(0)
     assert 'id="show-region-error"' in bad.text
 
@@ -211,7 +212,8 @@ def test_a_bad_or_existing_key_is_shown_at_the_key_field(client: TestClient) -> 
         answer = page.post(PAGE, data={"csrf": csrf, "key": key, "description": "d"})
         assert answer.status_code == status
         field = re.search(r'<input id="new-key"[^>]*>', answer.text)
-        assert field and 'aria-invalid="true"' in field.group(0)
+        assert field
+        assert 'aria-invalid="true"' in field.group(0)
         assert "new-key-error" in field.group(0)
         assert re.search(rf'<p class="error" id="new-key-error">{message}', answer.text)
         assert f'value="{key}"' in answer.text  # what the operator typed is kept
@@ -238,7 +240,8 @@ def test_a_flags_history_names_who_when_where_and_old_and_new(client: TestClient
     rows = re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", html, flags=re.S)
     assert len(rows) == 2  # not mission_auto_assign's change
     assert "<td>EU</td>" in rows[0]
-    assert "not set" in rows[0] and "Off" in rows[0]
+    assert "not set" in rows[0]
+    assert "Off" in rows[0]
     assert "Global default" in rows[1]
     assert re.search(r"<code>enabled</code>: Off → On", rows[1])
     assert "admin" in rows[1]
