@@ -44,7 +44,7 @@ def test_an_admin_sees_every_flag_with_a_global_switch_and_a_column_per_overridd
     assert 'aria-checked="false"' in switch_of(html, "quiz_auto_generate")
     assert 'aria-checked="true"' in switch_of(html, "quiz_auto_generate APAC")
     assert '<th scope="col">APAC</th>' in html
-    assert "Remove the APAC override of quiz_auto_generate" in html
+    assert "Reset quiz_auto_generate APAC to the default" in html
     assert "Create a flag" in html
     assert 'href="/console/features/quiz_auto_generate/history"' in html
 
