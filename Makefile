@@ -49,7 +49,10 @@ bench: $(STAMP) ## Run the benchmarks (prints figures; not tests)
 	$(BIN)/python bench/store_fault_bench.py
 	$(BIN)/python bench/shutdown_bench.py
 
+bench-console: $(STAMP) ## Console pages' server time (100,000 audit entries) and a first visit's bytes
+	$(BIN)/python bench/console_bench.py
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint types layers check bench clean
+.PHONY: help install run test lint types layers check bench bench-console clean

@@ -465,6 +465,11 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             await run_in_threadpool(ops.checkpoint_if_due)
 
         jobs.every(1.0, checkpoint)
+
+        async def purge_console_sessions() -> None:
+            await run_in_threadpool(ops.console.purge_expired)
+
+        jobs.every(settings.console_purge_seconds, purge_console_sessions)
         try:
             yield
         finally:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # How long a console sign-in lasts (never longer than the JWT it was made from). 8 h: a working day.
     console_session_seconds: float = Field(8 * 3600, gt=0)
+    # How often each replica deletes expired console sessions (one indexed DELETE; idempotent).
+    console_purge_seconds: float = Field(300, gt=0)
 
     # The audit log's MAC key; by default a file under `home`, never in the store.
     audit_mac_key: str = ""

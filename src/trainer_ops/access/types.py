@@ -174,6 +174,9 @@ DEFAULT_POLICY: dict[str, Any] = {
         "artifacts.write": {"admin": {}},
         "tokens.manage": {"admin": {}},
         "policy.read": {"admin": {}},
+        # Signing in to the operator console (ADR 0021): operators of every scope (team counts as
+        # branch), never engines: a service token is a machine's credential, not a person's.
+        "console.use": {"admin": {}, "region": {}, "country": {}, "branch": {}},
         "snapshot.read": {"admin": {}, "service": {}},
         "engines.instance": {"admin": {}, "service": {}},
         # Engines (service) and end users of every scope call the AI runtime; ops settings still apply.

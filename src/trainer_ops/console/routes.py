@@ -19,8 +19,9 @@ from trainer_ops.console.pages import SIGN_IN_PATH as SIGN_IN
 from trainer_ops.console.pages import STATIC_CACHE, console_of
 from trainer_ops.console.service import check_csrf
 from trainer_ops.console.web import SESSION_COOKIE, field, find_session, page_router, presented_csrf, redirect
-from trainer_ops.errors import NotFound, Unauthorized
+from trainer_ops.errors import Forbidden, NotFound, Unauthorized
 from trainer_ops.http.context import request_id_of
+from trainer_ops.http.guard import authorize
 
 router = page_router()
 
@@ -84,7 +85,17 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(request, error="signin.empty", status=422)
     sessions = console_of(request).sessions
     try:
-        new = await run_in_threadpool(sessions.sign_in, token, request_id=request_id_of(request))
+        found = await run_in_threadpool(sessions.identify, token)
+    except Unauthorized:
+        return _sign_in_page(request, error="signin.bad_token", status=401)
+    try:
+        # Who may use the console is the policy's to say (service tokens are engines, not people);
+        # a refusal is the usual audited access_denied, answered with the form and a plain reason.
+        await authorize(request, found.principal, "console.use")
+    except Forbidden:
+        return _sign_in_page(request, error="signin.not_allowed", status=403)
+    try:
+        new = await run_in_threadpool(sessions.sign_in, token, found, request_id=request_id_of(request))
     except Unauthorized:
         return _sign_in_page(request, error="signin.bad_token", status=401)
     response = redirect(HOME)

@@ -3,6 +3,7 @@
 A session lives in the store (every replica sees it) and ends at the first of: sign-out, its expiry
 (`console_session_seconds`, or the JWT's own expiry), or the revocation of the API token it was made
 from, which is checked on every request rather than cached, so a revoked token's console stops at once.
+Expired rows are deleted by a periodic purge (`purge_expired`, run by the app's lifespan).
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class ConsoleSession:
 
 
 @dataclass(frozen=True)
+class Identified:
+    """Who a pasted token names, as a console principal, before a session exists."""
+
+    principal: Principal
+    token_kind: str  # "token" or "jwt": how the token proved it
+    jwt_expiry: float | None  # a JWT's own expiry (epoch seconds), which caps the session
+
+
+@dataclass(frozen=True)
 class NewSession:
     cookie: str  # the session id, for the cookie only
     session: ConsoleSession
@@ -73,37 +83,47 @@ class ConsoleSessions:
         self._seconds = session_seconds
         self._store = store or ConsoleSessionStore()
 
-    def sign_in(self, token: str, *, request_id: str) -> NewSession:
-        """Authenticate the pasted token like a bearer token (Unauthorized when it fails) and start a
-        session for its principal. Blocking: call it off the event loop."""
+    def identify(self, token: str) -> Identified:
+        """Authenticate the pasted token like a bearer token (Unauthorized when it fails): who would sign
+        in, before the policy is asked whether they may use the console. Blocking: off the event loop."""
         principal, jwt_expiry = self._authenticator.identify(token)
+        return Identified(principal=_as_console(principal), token_kind=principal.via, jwt_expiry=jwt_expiry)
+
+    def sign_in(self, token: str, found: Identified, *, request_id: str) -> NewSession:
+        """Start a session for the identified (and admitted) caller of `token`. Blocking."""
         now = self._clock.now()
-        expires = now + self._seconds if jwt_expiry is None else min(now + self._seconds, jwt_expiry)
+        limit = found.jwt_expiry
+        expires = now + self._seconds if limit is None else min(now + self._seconds, limit)
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         made = ConsoleSession(
-            principal=_as_console(principal), csrf=csrf, id_hash=_digest(cookie), expires_at=expires
+            principal=found.principal, csrf=csrf, id_hash=_digest(cookie), expires_at=expires
         )
 
         def unit(session: Session) -> None:
             token_id = None
-            if principal.via == "token":
+            if found.token_kind == "token":  # noqa: S105 - a kind of credential, not a secret
                 # The authenticator may answer from its cache: the row must still be in force now.
                 token_id = self._tokens.active_id(session, token.strip())
                 if token_id is None:
                     raise Unauthorized("auth.unauthorized", "the token is unknown, expired or revoked")
-            self._store.remove_expired(session, int(now * 1000))
-            self._store.add(session, _row(made, token_kind=principal.via, token_id=token_id, now=now))
+            self._store.add(session, _row(made, token_kind=found.token_kind, token_id=token_id, now=now))
             self._audit.append(
                 session,
                 actor=actor_of(made.principal),
                 action=Action.CONSOLE_SIGN_IN,
                 target=made.target,
                 request_id=request_id,
-                details={"tokenKind": principal.via, "expiresAt": int(expires)},
+                details={"tokenKind": found.token_kind, "expiresAt": int(expires)},
             )
 
         self._writer.run(unit)
         return NewSession(cookie=cookie, session=made, max_age=max(1, int(expires - now)))
+
+    def purge_expired(self) -> int:
+        """Delete every expired session (one indexed DELETE; idempotent, so every replica may run it
+        on its own schedule). Returns how many rows went. Blocking: off the event loop."""
+        now_ms = int(self._clock.now() * 1000)
+        return self._writer.run(lambda session: self._store.remove_expired(session, now_ms))
 
     def find(self, cookie: str | None) -> ConsoleSession | None:
         """The live session a cookie names, or None (no such session, expired, or its token revoked)."""

@@ -3,6 +3,7 @@ the policy, escaping, and denials audited as console."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -11,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from trainer_ops.access.service import actor_of
-from trainer_ops.access.types import Principal, Role
+from trainer_ops.access.types import DEFAULT_POLICY, Principal, Role
 from trainer_ops.app import Ops
 from trainer_ops.audit.types import Action
 
-from ..support import ADMIN_TOKEN, entries_after, newest_seq
+from ..support import ADMIN_TOKEN, entries_after, newest_seq, store_document
 from .helpers import browser, new_token, sign_in, signed_in
 
 CSP = (
@@ -143,9 +144,13 @@ def test_a_branch_operator_sees_the_status_only(client: TestClient, ops: Ops) ->
 
 
 def test_a_role_the_policy_denies_gets_a_403_page_audited_as_console(client: TestClient, ops: Ops) -> None:
-    token, _ = new_token(ops, "service", user="engine-bot")
+    # A stored policy that keeps branch operators out of health.read, though they may use the console:
+    # what a signed-in operator may see is the policy's to say, page by page.
+    operations = copy.deepcopy(DEFAULT_POLICY["operations"])
+    del operations["health.read"]["branch"]
+    store_document(ops, "policy", {"operations": operations}, request_id="policy-test")
+    token, _ = new_token(ops, "branch", user="branch-kim", region="EU", country="DE", branch="DE-0001")
     page = browser(client)
-    # A service token may sign in; what it may see is the policy's to say, page by page.
     assert sign_in(page, token).status_code == 303
     before = newest_seq(client)
 
@@ -156,7 +161,7 @@ def test_a_role_the_policy_denies_gets_a_403_page_audited_as_console(client: Tes
     assert "access.denied" in answer.text
     [denial] = entries_after(client, before)
     assert denial["action"] == "access_denied"
-    assert denial["actor"]["userId"] == "engine-bot"
+    assert denial["actor"]["userId"] == "branch-kim"
     assert denial["details"]["via"] == "console"
     assert denial["target"] == "health.read"
 
