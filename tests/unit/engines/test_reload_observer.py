@@ -85,7 +85,8 @@ def test_a_nack_is_told_then_the_rollback(coordinator: tuple[EngineRegistry, Rel
 
     assert not outcome.applied
     phases = [phase for phase, _ in events]
-    assert phases[0] == "joined" and phases[-1] == "rollback"
+    assert phases[0] == "joined"
+    assert phases[-1] == "rollback"
     nack = next(data for phase, data in events if phase == "reply" and not data["ok"])
     assert (nack["instance"], nack["error"]) == ("sdk-1", "unsupported format")
     assert phases.index("reply") < phases.index("rollback")
