@@ -14,6 +14,7 @@ runs one process or a fleet (ADR 0019):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,15 @@ from trainer_ops.engines.participant import ReloadParticipant, command_message
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.types import Reply
 from trainer_ops.infra.bus import Bus, Message
+
+log = logging.getLogger("trainer_ops.reload")
+
+# observer(phase, data): told of each step of one reload as it happens, for a live view (the console's).
+# Phases: `joined` {engine, replica, instances}, `reply` {engine, instance, ok, error, durationMs},
+# `timeout` (same fields, an instance or replica that never answered), `rollback` {engine, restore,
+# version, reason}, `activated` {engine, targetId, version}. It runs on whichever thread heard the event
+# (the bus's, a worker's), so it must be quick and thread-safe; what it raises is logged and ignored.
+Observer = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -43,8 +53,11 @@ class Outcome:
 class Round:
     """One reload's answers as they arrive, per engine: who joined, which instances, what they said."""
 
-    def __init__(self, commands: dict[str, Command], replicas: set[str]) -> None:
+    def __init__(
+        self, commands: dict[str, Command], replicas: set[str], observer: Observer | None = None
+    ) -> None:
         self.started = time.perf_counter()
+        self.observer = observer
         self.expected = set(replicas)
         self.joined: dict[str, set[str]] = {engine: set() for engine in commands}
         self.members: dict[str, list[str]] = {engine: [] for engine in commands}
@@ -56,14 +69,38 @@ class Round:
             self.joined[engine].add(replica)
             self.members[engine].extend(i for i in instances if i not in self.members[engine])
             self._changed.notify_all()
+        self.tell("joined", {"engine": engine, "replica": replica, "instances": instances})
 
     def answer(self, engine: str, reply: Reply) -> None:
         with self._changed:
-            if reply.instance_id not in self.replies[engine]:  # a retried POST repeats the first answer
+            first = reply.instance_id not in self.replies[engine]
+            if first:  # a retried POST repeats the first answer
                 if not reply.duration_ms:
                     reply = Reply(reply.instance_id, reply.ok, reply.error, self._elapsed_ms())
                 self.replies[engine][reply.instance_id] = reply
             self._changed.notify_all()
+        if first:
+            self.tell("reply", {"engine": engine, **reply.as_json(), "error": reply.error})
+
+    def tell(self, phase: str, data: dict[str, Any]) -> None:
+        """Tell the observer, outside the round's lock: a slow or failing observer never holds up or
+        breaks the reload."""
+        if self.observer is None:
+            return
+        try:
+            self.observer(phase, data)
+        except Exception:
+            log.exception("reload observer failed on %s", phase)
+
+    def unanswered(self, outcome: Outcome) -> list[tuple[str, Reply]]:
+        """The failures `outcome` made up for instances and replicas that never answered."""
+        with self._changed:
+            return [
+                (engine, r)
+                for engine, replies in outcome.replies.items()
+                for r in replies
+                if self.replies[engine].get(r.instance_id) is not r
+            ]
 
     def _elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -131,12 +168,13 @@ class ReloadCoordinator:
         )
         bus.subscribe(self._on_message)
 
-    def apply(self, commands: dict[str, Command]) -> Outcome:
-        """Apply every engine's command on all its instances; all ACK, or all go back (all or none)."""
+    def apply(self, commands: dict[str, Command], *, observer: Observer | None = None) -> Outcome:
+        """Apply every engine's command on all its instances; all ACK, or all go back (all or none).
+        `observer`, if given, hears each join, answer, timeout, rollback and activation as it happens."""
         previous = {engine: self._registry.slot(engine).active for engine in commands}
         if not commands:
             return Outcome(applied=True)
-        round_ = Round(commands, self._peers() | {self._replica_id})
+        round_ = Round(commands, self._peers() | {self._replica_id}, observer)
         with self._lock:
             for engine, command in commands.items():
                 self._rounds[command.epoch] = (engine, round_)
@@ -155,14 +193,20 @@ class ReloadCoordinator:
                 for command in commands.values():
                     self._rounds.pop(command.epoch, None)
         outcome = round_.outcome(self.deadline_seconds)
+        if observer is not None:
+            for engine, reply in round_.unanswered(outcome):
+                round_.tell("timeout", {"engine": engine, **reply.as_json(), "error": reply.error})
         if outcome.applied:
             for engine, command in commands.items():
                 slot = self._registry.slot(engine)
                 slot.active, slot.applied_at = command, time.time()
                 self.participant.settle(engine)
                 self._registry.notify(engine)
+                round_.tell(
+                    "activated", {"engine": engine, "targetId": command.target_id, "version": command.version}
+                )
         else:
-            self._roll_back(previous, outcome)
+            self._roll_back(previous, outcome, round_)
         outcome.duration_ms = (time.perf_counter() - round_.started) * 1000
         return outcome
 
@@ -180,7 +224,7 @@ class ReloadCoordinator:
         else:
             round_.answer(engine, _reply(message))
 
-    def _roll_back(self, previous: dict[str, Command | None], outcome: Outcome) -> None:
+    def _roll_back(self, previous: dict[str, Command | None], outcome: Outcome, round_: Round) -> None:
         now = time.time()
         restores: dict[str, Command | None] = {}
         for engine, command in previous.items():
@@ -205,6 +249,15 @@ class ReloadCoordinator:
             slot.last_rollback_at = now
             slot.last_rollback_reason = outcome.reason()
             self._registry.notify(engine)
+            round_.tell(
+                "rollback",
+                {
+                    "engine": engine,
+                    "restore": restore.target_id if restore else None,
+                    "version": restore.version if restore else 0,
+                    "reason": outcome.reason(),
+                },
+            )
         self._bus.publish(
             {
                 "op": "restore",

@@ -19,7 +19,7 @@ from trainer_ops.db.writer import BatchWriter
 from trainer_ops.engines.activations import Activations
 from trainer_ops.engines.instances import Command
 from trainer_ops.engines.registry import EngineRegistry
-from trainer_ops.engines.reload import Outcome, ReloadCoordinator
+from trainer_ops.engines.reload import Observer, Outcome, ReloadCoordinator
 from trainer_ops.engines.rulesets import RulesetLibrary, StoredRuleset
 from trainer_ops.engines.store import RulesetStore
 from trainer_ops.engines.types import SYSTEM, canonical_engine
@@ -53,6 +53,7 @@ class EngineService:
         self._clock = clock
         self._system_reload = system_reload
         store = store or RulesetStore()
+        self._store = store
         self._rulesets = RulesetLibrary(
             database=database, writer=writer, audit=audit, registry=registry, clock=clock, store=store
         )
@@ -118,9 +119,16 @@ class EngineService:
 
     # reload -------------------------------------------------------------------------------------------
     def hot_reload(
-        self, *, principal: Principal, engine: str, target_id: str, request_id: str
+        self,
+        *,
+        principal: Principal,
+        engine: str,
+        target_id: str,
+        request_id: str,
+        observer: Observer | None = None,
     ) -> dict[str, Any]:
-        """Spec 3.1 with rollback: 200 applied (or unchanged), else a 409 problem (engines.rolled_back)."""
+        """Spec 3.1 with rollback: 200 applied (or unchanged), else a 409 problem (engines.rolled_back).
+        `observer` hears each instance's answer and the rollback as they happen (ReloadCoordinator)."""
         engine = self.engine_name(engine, allow_system=True)
         actor = actor_of(principal)
         if engine == SYSTEM:
@@ -166,7 +174,7 @@ class EngineService:
             command = Command(
                 engine, target_id, stored.digest, version, stored.ruleset or {}, self.registry.next_epoch()
             )
-            outcome = self._coordinator.apply({engine: command})
+            outcome = self._coordinator.apply({engine: command}, observer=observer)
             previous = active.target_id if active else None
             self._finish(
                 outcome,
@@ -328,6 +336,22 @@ class EngineService:
         finally:
             for lock in taken:
                 lock.release()
+
+    def latest_activations(self) -> dict[str, dict[str, Any]]:
+        """Each engine's latest recorded activation: which ruleset, at which version, when, by whom."""
+        out: dict[str, dict[str, Any]] = {}
+        with self._db.read() as session:
+            for engine in self.registry.names():
+                row = self._store.latest_activation(session, engine)
+                if row is not None:
+                    out[engine] = {
+                        "targetId": row.target_id,
+                        "version": row.version,
+                        "digest": row.digest,
+                        "at": row.created_at_ms / 1000,
+                        "by": row.actor_user_id,
+                    }
+        return out
 
     def overview(self) -> list[dict[str, Any]]:
         now = self._clock.now()
