@@ -176,7 +176,7 @@ def errors_by_field(errors: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 @dataclass(frozen=True)
-class Conflict:
+class StaleSave:
     """Someone saved after the operator opened the form: what they changed, and what the operator did."""
 
     base: int
@@ -189,7 +189,7 @@ class Conflict:
 
 def conflict(
     page: DocumentPage, editor: DocumentEditor, *, base: int, changes: Mapping[str, Any]
-) -> tuple[Conflict, dict[str, Any]]:
+) -> tuple[StaleSave, dict[str, Any]]:
     """The conflict, and the values of a re-apply form: the newest version with the operator's changes.
     Blocking (reads the store)."""
     newer = editor.history(cursor=None, limit=CONFLICT_VERSIONS).items
@@ -199,7 +199,7 @@ def conflict(
     mine = {k: v for k, v in changes.items() if start_doc.get(k) != v}
     newest_doc = page.document(newest["document"])
     return (
-        Conflict(
+        StaleSave(
             base=base,
             newest=newest["version"],
             others=[(item, what_changed(item)) for item in newer if item["version"] > base],
