@@ -208,9 +208,12 @@ def error_page(request: Request, exc: TrainerOpsError) -> Response:
             errors=exc.errors,
         )
     explained = _explained(console, exc)
+    session = getattr(request.state, "console_session", None)
+    signed_in = {"who": session.principal, "csrf": session.csrf} if session is not None else {}
     return console.render(
         request,
         "error.html",
+        **signed_in,
         status=exc.status,
         status_code=exc.status,
         reason=exc.code,

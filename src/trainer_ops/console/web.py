@@ -54,6 +54,8 @@ async def signed_in(request: Request) -> SignedIn:
     found = await find_session(request)
     if found is None:
         raise SignInNeeded
+    # Kept for the error page: a refused page still shows who is signed in and where they may go.
+    request.state.console_session = found
     return SignedIn(found, console_of(request), request_id_of(request))
 
 

@@ -164,6 +164,10 @@ def test_a_role_the_policy_denies_gets_a_403_page_audited_as_console(client: Tes
     assert denial["actor"]["userId"] == "branch-kim"
     assert denial["details"]["via"] == "console"
     assert denial["target"] == "health.read"
+    # Still signed in: the refusal shows who they are, a way out, and no link to what they may not see.
+    assert "branch-kim" in answer.text
+    assert 'action="/console/sign-out"' in answer.text
+    assert 'href="/console/model-config"' not in answer.text
 
 
 def test_markup_in_a_rendered_value_is_escaped(client: TestClient, ops: Ops) -> None:
