@@ -34,7 +34,39 @@
     if (button) { button.disabled = input.value.trim() !== input.getAttribute("data-confirm-value"); }
   }
 
+  // With scripts, such a button starts disabled; without them it stays usable and the server checks.
+  function armConfirmations() {
+    var inputs = document.querySelectorAll("[data-confirm-for]");
+    for (var i = 0; i < inputs.length; i++) { onConfirmInput({ target: inputs[i] }); }
+  }
+
+  // htmx does not swap error answers by itself. The console answers an htmx request's failure with a
+  // small problem fragment (_problem.html); it goes into the element named by the nearest
+  // data-problems="ID" around the control that made the request. A later success clears it.
+  function onBeforeSwap(event) {
+    if (event.detail.xhr.status < 400) { return; }
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var holder = source && source.closest("[data-problems]");
+    var target = holder && document.getElementById(holder.getAttribute("data-problems"));
+    if (!target) { return; }
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+    event.detail.target = target;
+    event.detail.swapOverride = "innerHTML";
+  }
+
+  function onAfterRequest(event) {
+    if (event.detail.xhr.status >= 400) { return; }
+    document.querySelectorAll("[data-problems]").forEach(function (holder) {
+      var target = document.getElementById(holder.getAttribute("data-problems"));
+      if (target) { target.textContent = ""; }
+    });
+  }
+
   rememberTimeZone();
+  document.addEventListener("htmx:beforeSwap", onBeforeSwap);
+  document.addEventListener("htmx:afterRequest", onAfterRequest);
+  armConfirmations();
   document.addEventListener("click", onCopy);
   document.addEventListener("input", onConfirmInput);
 })();
