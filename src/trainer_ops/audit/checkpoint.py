@@ -97,6 +97,20 @@ def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> Checkpoint:
     return Checkpoint(checkpoint.size, checkpoint.root, checkpoint.chain, checkpoint.ts_ms, note)
 
 
+def signer_key_ids(note: str) -> list[str]:
+    """The key ids (hex) of this log's signature lines in a note, whether or not they verify: what an
+    operator compares with the verifier key they hold."""
+    found = []
+    for line in note.partition("\n\n")[2].splitlines():
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == "\u2014" and parts[1] == ORIGIN:
+            try:
+                found.append(base64.b64decode(parts[2], validate=True)[:4].hex())
+            except ValueError:
+                continue
+    return found
+
+
 def parse_and_verify(
     note: str, public: Ed25519PublicKey, *, also: Sequence[Ed25519PublicKey] = ()
 ) -> Checkpoint:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trainer_ops.audit.models import AuditEntryRow
 from trainer_ops.audit.store import AuditStore
 from trainer_ops.audit.types import Action, Actor, canonical, chain_hash, entry_body, entry_mac, leaf_hash
-from trainer_ops.errors import Invalid
+from trainer_ops.errors import Invalid, NotFound
 from trainer_ops.infra.clock import Clock
 
 MAX_PAGE = 500
@@ -126,7 +126,7 @@ class AuditService:
         self._head = (seq, digest, ts_ms)
         return seq
 
-    def query(self, session: Session, query: AuditQuery) -> AuditPage:
+    def _check(self, query: AuditQuery) -> None:
         if not 1 <= query.limit <= MAX_PAGE:
             raise Invalid(
                 "audit.bad_limit",
@@ -141,6 +141,9 @@ class AuditService:
                 f"unknown action {unknown[0]!r}; known actions: {known}",
                 errors=[{"field": "action", "message": f"unknown action {unknown[0]!r}"}],
             )
+
+    def query(self, session: Session, query: AuditQuery) -> AuditPage:
+        self._check(query)
         rows = self._store.query(
             session,
             user_id=query.user_id,
@@ -154,6 +157,30 @@ class AuditService:
         rows = rows[: query.limit]
         next_cursor = encode_cursor(rows[-1].seq) if more and rows else None
         return AuditPage(items=[entry_view(row) for row in rows], next_cursor=next_cursor)
+
+    def previous_cursor(self, session: Session, query: AuditQuery, newest_seq: int) -> str | None:
+        """The cursor of the page before (newer than) the one whose newest entry is `newest_seq`, for
+        paging back: None when that page is the first one (no cursor)."""
+        self._check(query)
+        newer = self._store.seqs_after(
+            session,
+            user_id=query.user_id,
+            actions=query.actions,
+            from_ms=query.from_ms,
+            to_ms=query.to_ms,
+            after_seq=newest_seq,
+            limit=query.limit + 1,
+        )
+        if len(newer) <= query.limit:
+            return None
+        return encode_cursor(newer[query.limit - 1] + 1)
+
+    def entry(self, session: Session, seq: int) -> AuditEntryRow:
+        """The stored entry `seq` (404 audit.no_entry when the log has none)."""
+        row = self._store.entry(session, seq) if 0 < seq < 2**63 else None
+        if row is None:
+            raise NotFound("audit.no_entry", f"the audit log has no entry {seq}")
+        return row
 
 
 def entry_view(row: AuditEntryRow) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import insert, select, text, union_all
+from sqlalchemy import Select, insert, select, text, union_all
 from sqlalchemy.orm import Session
 
 from trainer_ops.audit.models import AuditCheckpointRow, AuditEntryRow
@@ -110,31 +110,9 @@ class AuditStore:
         `limit` of each, merged (PostgreSQL cannot walk an IN list over an index in seq order, and
         would otherwise filter the whole log newest first).
         """
-        stmt = select(AuditEntryRow)
-        if user_id is not None:
-            stmt = stmt.where(AuditEntryRow.user_id == user_id)
-        if len(actions) == 1:
-            stmt = stmt.where(AuditEntryRow.action == actions[0])
-        if from_ms is not None:
-            first = session.execute(
-                select(AuditEntryRow.seq)
-                .where(AuditEntryRow.ts_ms >= from_ms)
-                .order_by(AuditEntryRow.ts_ms, AuditEntryRow.seq)
-                .limit(1)
-            ).scalar()
-            if first is None:
-                return []
-            stmt = stmt.where(AuditEntryRow.seq >= first)
-        if to_ms is not None:
-            last = session.execute(
-                select(AuditEntryRow.seq)
-                .where(AuditEntryRow.ts_ms <= to_ms)
-                .order_by(AuditEntryRow.ts_ms.desc(), AuditEntryRow.seq.desc())
-                .limit(1)
-            ).scalar()
-            if last is None:
-                return []
-            stmt = stmt.where(AuditEntryRow.seq <= last)
+        stmt = self._filtered(session, user_id=user_id, actions=actions, from_ms=from_ms, to_ms=to_ms)
+        if stmt is None:
+            return []
         if before_seq is not None:
             stmt = stmt.where(AuditEntryRow.seq < before_seq)
         if len(actions) > 1:
@@ -150,6 +128,78 @@ class AuditStore:
             stmt = select(AuditEntryRow).where(AuditEntryRow.seq.in_(select(merged.c.seq)))
         stmt = stmt.order_by(AuditEntryRow.seq.desc()).limit(limit)
         return list(session.execute(stmt).scalars())
+
+    def _filtered(
+        self,
+        session: Session,
+        *,
+        user_id: str | None,
+        actions: Sequence[str],
+        from_ms: int | None,
+        to_ms: int | None,
+    ) -> Select[AuditEntryRow] | None:
+        """The entries a filter selects (a single action included; several are merged by the caller),
+        with the time window turned into seq bounds; None when the window holds no entry."""
+        stmt = select(AuditEntryRow)
+        if user_id is not None:
+            stmt = stmt.where(AuditEntryRow.user_id == user_id)
+        if len(actions) == 1:
+            stmt = stmt.where(AuditEntryRow.action == actions[0])
+        if from_ms is not None:
+            first = session.execute(
+                select(AuditEntryRow.seq)
+                .where(AuditEntryRow.ts_ms >= from_ms)
+                .order_by(AuditEntryRow.ts_ms, AuditEntryRow.seq)
+                .limit(1)
+            ).scalar()
+            if first is None:
+                return None
+            stmt = stmt.where(AuditEntryRow.seq >= first)
+        if to_ms is not None:
+            last = session.execute(
+                select(AuditEntryRow.seq)
+                .where(AuditEntryRow.ts_ms <= to_ms)
+                .order_by(AuditEntryRow.ts_ms.desc(), AuditEntryRow.seq.desc())
+                .limit(1)
+            ).scalar()
+            if last is None:
+                return None
+            stmt = stmt.where(AuditEntryRow.seq <= last)
+        return stmt
+
+    def seqs_after(
+        self,
+        session: Session,
+        *,
+        user_id: str | None,
+        actions: Sequence[str],
+        from_ms: int | None,
+        to_ms: int | None,
+        after_seq: int,
+        limit: int,
+    ) -> list[int]:
+        """The seqs of the oldest `limit` entries after `after_seq` that a filter selects, oldest first:
+        the way back from a page to the newer one before it, on the same indexes as `query`."""
+        stmt = self._filtered(session, user_id=user_id, actions=actions, from_ms=from_ms, to_ms=to_ms)
+        if stmt is None:
+            return []
+        stmt = stmt.where(AuditEntryRow.seq > after_seq)
+        if len(actions) > 1:
+            oldest = [
+                stmt.with_only_columns(AuditEntryRow.seq)
+                .where(AuditEntryRow.action == action)
+                .order_by(AuditEntryRow.seq)
+                .limit(limit)
+                .subquery()
+                for action in dict.fromkeys(actions)
+            ]
+            merged = union_all(*(select(part.c.seq) for part in oldest)).subquery()
+            return list(session.execute(select(merged.c.seq).order_by(merged.c.seq).limit(limit)).scalars())
+        seqs = stmt.with_only_columns(AuditEntryRow.seq).order_by(AuditEntryRow.seq).limit(limit)
+        return list(session.execute(seqs).scalars())
+
+    def entry(self, session: Session, seq: int) -> AuditEntryRow | None:
+        return session.get(AuditEntryRow, seq)
 
     def scan(self, session: Session, *, after_seq: int = 0, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
         """Every entry from after_seq on, in seq order, as raw tuples of ENTRY_COLUMNS (streamed in pages
