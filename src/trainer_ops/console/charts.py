@@ -11,7 +11,7 @@ from trainer_ops.health.samples import Sample
 
 # The SVG's view box; CSS scales it to the card's width.
 WIDTH, HEIGHT = 600, 150
-LEFT, RIGHT, TOP, BOTTOM = 52, 8, 10, 22
+LEFT, RIGHT, TOP, BOTTOM = 66, 10, 12, 24
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
 
@@ -22,6 +22,7 @@ class Line:
     now: str | None  # the newest value, formatted (None: no samples)
     low: str | None
     high: str | None
+    last: tuple[float, float] | None  # where the newest point is: marked, visible with few samples
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def _chart(
             f"{_x(s.at, now, span):.1f},{_y(v, top):.1f}" for s, v in zip(samples, values[name], strict=True)
         )
         found = values[name]
+        last = (_x(samples[-1].at, now, span), _y(found[-1], top)) if found else None
         lines.append(
             Line(
                 name,
@@ -94,6 +96,7 @@ def _chart(
                 figure(found[-1], unit) if found else None,
                 figure(min(found), unit) if found else None,
                 figure(max(found), unit) if found else None,
+                last,
             )
         )
     return Chart(key, unit, figure(top, unit), tuple(lines))

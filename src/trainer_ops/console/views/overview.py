@@ -57,7 +57,7 @@ async def _values(request: Request, me: SignedIn, view: str) -> dict[str, Any]:
         "size": _SIZE,
         "sampling": {"count": len(samples), "every": live.ring.every_seconds, "taken": live.ring.taken},
         "slowest": live.slowest() if diagnostics else None,
-        "slow_ms": console.settings.slow_endpoint_ms,
+        "slow_ms": f"{console.settings.slow_endpoint_ms:g}",
         "instances": live.instances() if view == "full" else None,
     }
 
