@@ -44,6 +44,7 @@ from trainer_ops.gateway.fastpath import GatewayFastPath
 from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvider, Provider
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.health import routes as health_routes
+from trainer_ops.health.samples import SampleRing
 from trainer_ops.health.service import HealthService
 from trainer_ops.http import apidocs, openapi, problems
 from trainer_ops.http.context import Edge
@@ -377,6 +378,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             store_ok=lambda: refresher.store_ok(max_age=max(10.0, 3 * settings.snapshot_poll_seconds)),
             probe_store=refresher.probe,
             slow_endpoint_ms=settings.slow_endpoint_ms,
+            samples=SampleRing(clock=clock, every_seconds=settings.overview_sample_seconds),
         ),
         authenticator=authenticator,
         writer=writer,
@@ -460,6 +462,11 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             ops.sampler.sample()
 
         jobs.every(SAMPLE_SECONDS, sample)
+
+        async def vitals() -> None:  # the Overview's charts: in memory, no I/O, so on the loop
+            ops.health.live.record()
+
+        jobs.every(settings.overview_sample_seconds, vitals)
 
         async def checkpoint() -> None:
             await run_in_threadpool(ops.checkpoint_if_due)

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0
     metrics_window_seconds: int = 300
+    # How often this replica records a sample for the console Overview's charts (an hour is kept).
+    overview_sample_seconds: float = Field(10.0, ge=0.5, le=300)
     # How long a read with `minVersion` waits for a version the store does not have yet (then 504).
     min_version_wait_seconds: float = Field(3.0, ge=0, le=60)
 

@@ -49,6 +49,7 @@ class EngineRegistry:
         self.types = types
         host = f"{os.uname().nodename}:{os.getpid()}"
         self._slots = {name: EngineSlot(t, LocalInstance(t, f"{host}/{name}")) for name, t in types.items()}
+        self.replica_id = host
         # Reload epochs: a counter here; fleet-wide (PostgreSQL's sequence) once set_epochs is called.
         counter = itertools.count(1)
         self._epochs: Callable[[], int] = lambda: next(counter)
@@ -74,6 +75,7 @@ class EngineRegistry:
 
     def name_local(self, replica_id: str) -> None:
         """Name this process's instances after its replica, as the fleet knows it."""
+        self.replica_id = replica_id
         for name, slot in self._slots.items():
             slot.local.instance_id = f"{replica_id}/{name}"
 

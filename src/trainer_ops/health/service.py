@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.health.live import LiveVitals
+from trainer_ops.health.samples import SampleRing
+from trainer_ops.infra.clock import SystemClock
 from trainer_ops.infra.metrics import RequestMetrics
 from trainer_ops.infra.process import ProcessSampler
 
@@ -27,6 +30,7 @@ class HealthService:
         store_ok: Callable[[], bool],
         probe_store: Callable[[], bool],
         slow_endpoint_ms: float,
+        samples: SampleRing | None = None,
     ) -> None:
         self._metrics = metrics
         self._sampler = sampler
@@ -34,6 +38,14 @@ class HealthService:
         self._store_ok = store_ok
         self._probe_store = probe_store
         self._slow_ms = slow_endpoint_ms
+        # The console Overview's live part: the last hour of samples, slowest routes, instances.
+        self.live = LiveVitals(
+            metrics=metrics,
+            sampler=sampler,
+            engines=engines,
+            ring=samples or SampleRing(clock=SystemClock()),
+            slow_endpoint_ms=slow_endpoint_ms,
+        )
 
     def health(self, view: str) -> dict[str, Any]:
         """view: `status` (branch), `engines` (country, region) or `full` (admin). May probe the store

@@ -58,10 +58,15 @@ class EdgeMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         status_holder = [0]  # 0 until the answer starts; an exception before that is a 500
+        # An event stream (the SDK's, the console's) lasts as long as its client stays: it is timed to
+        # its start, or one open tab would count as an hour-long request in latency and slowQueries.
+        streamed_at: list[float] = []
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
+                if _is_event_stream(message):
+                    streamed_at.append(time.perf_counter())
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
             await send(message)
 
@@ -85,7 +90,7 @@ class EdgeMiddleware:
                 method=scope["method"],
                 route=path,
                 status=status,
-                seconds=time.perf_counter() - started,
+                seconds=(streamed_at[0] if streamed_at else time.perf_counter()) - started,
                 fault=status >= 500 and state.get(FAULT, True),
             )
 
@@ -95,6 +100,13 @@ class EdgeMiddleware:
         await send_problem(
             send, error, instance=scope["path"], request_id=request_id, headers=[(b"connection", b"close")]
         )
+
+
+def _is_event_stream(message: Message) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in message.get("headers", [])
+    )
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -49,6 +49,7 @@ class WindowStats:
     errors: int  # server faults only: see RequestMetrics.observe
     median_ms: float
     endpoints: dict[str, tuple[int, float]]  # endpoint -> (count, mean ms)
+    p95_ms: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -134,6 +135,7 @@ class RequestMetrics:
             count=count,
             errors=errors,
             median_ms=_percentile(bins, count, 0.5),
+            p95_ms=_percentile(bins, count, 0.95),
             endpoints={name: (int(n), total / n) for name, (n, total) in endpoints.items() if n},
         )
 
