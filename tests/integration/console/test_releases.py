@@ -79,7 +79,9 @@ def test_a_release_shows_its_contents_and_what_a_rollback_would_change(client: T
     assert "&#34;c2&#34;" in html
     assert "&#34;initial&#34;" in html
     assert 'data-confirm-value="1.0.0"' in html
-    assert 'id="rollback-button" disabled' in html
+    # Enabled in the HTML (without scripts the server's check is the guard); console.js disables it
+    # until the version is typed, as the browser test shows.
+    assert 'id="rollback-button">' in html
 
 
 def test_a_rollback_needs_the_typed_version_and_then_puts_the_release_back(client: TestClient) -> None:
