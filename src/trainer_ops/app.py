@@ -208,7 +208,11 @@ class Ops:
     def body_limit(self, method: str, path: str) -> int:
         """Bytes a request body may have: ruleset uploads follow `fileUploadLimitMb`, the rest is JSON."""
         upload = method == "PUT" and path.startswith("/operator/ops/engines/") and "/rulesets/" in path
-        if upload or (method == "POST" and path == "/v1/files"):
+        # The console's upload form (a file or pasted JSON) is the same upload by another door.
+        console_upload = (
+            method == "POST" and path.startswith("/console/engines/") and path.endswith("/rulesets")
+        )
+        if upload or console_upload or (method == "POST" and path == "/v1/files"):
             limits = self.holder.current.documents.get(LIMITS)
             megabytes = (
                 limits.document["fileUploadLimitMb"] if limits else DEFAULT_LIMITS["fileUploadLimitMb"]

@@ -138,6 +138,25 @@ def test_a_valid_paste_and_a_file_are_stored_as_the_api_shows(client: TestClient
     assert "text/markdown" in view
 
 
+def test_a_file_upload_is_bounded_by_the_upload_limit_not_the_json_body_limit(client: TestClient) -> None:
+    page = browser(client)
+    csrf = signed_in(page, ADMIN_TOKEN)
+    big = (json.dumps(GOOD) + " " * 1_500_000).encode()  # over the 1 MiB JSON limit, valid JSON still
+
+    def send(target: str) -> Any:
+        return page.post(
+            "/console/engines/content/rulesets",
+            data={"csrf": csrf, "targetId": target},
+            files={"file": ("big.json", big, "application/json")},
+            follow_redirects=False,
+        )
+
+    assert send("c-big").status_code == 303
+    assert client.patch("/operator/ops/limits", json={"fileUploadLimitMb": 1}).status_code == 200
+    assert send("c-bigger").status_code == 413
+    assert client.get("/operator/ops/engines/content/rulesets/c-bigger").status_code == 404
+
+
 def test_an_upload_without_or_with_a_wrong_csrf_token_is_403_and_stores_nothing(client: TestClient) -> None:
     page = browser(client)
     signed_in(page, ADMIN_TOKEN)
