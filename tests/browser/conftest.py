@@ -17,10 +17,12 @@ import re
 import shutil
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from conftest import ADMIN_TOKEN, LiveServer
@@ -65,6 +67,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[FAILED] = True
 
 
+def failed_load(status: int) -> str:
+    """What chromium logs for an answer with an error status (uvicorn sends the standard reason phrase)."""
+    reason = HTTPStatus(status).phrase
+    return f"Failed to load resource: the server responded with a status of {status} ({reason})"
+
+
 def chromium_executable() -> str | None:
     configured = os.environ.get("TRAINER_OPS_CHROMIUM")
     if configured:
@@ -100,23 +108,51 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The app under uvicorn on a free port of 127.0.0.1 with a SQLite store of its own, for the session
-    (tests that change state must leave it as they found it, or start a server of their own)."""
-    root = tmp_path_factory.mktemp("browser-server")
-    settings = Settings(
-        home=root / ".trainer-ops",
-        database_url=f"sqlite:///{root / 'store.db'}",
-        bootstrap_admin_token=ADMIN_TOKEN,
-        snapshot_poll_seconds=0,
-        change_notifications=False,
-    )
-    live = LiveServer(settings).start()
+@contextlib.contextmanager
+def served(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **settings_overrides: Any
+) -> Iterator[LiveServer]:
+    """The app under uvicorn on a free port of 127.0.0.1 while the block runs, with a SQLite store of its
+    own in a new temporary folder `name`, the bootstrap admin token ADMIN_TOKEN and `settings_overrides`
+    on top: for the session's server and a module's own `server` fixture."""
+    root = tmp_path_factory.mktemp(name)
+    defaults: dict[str, Any] = {
+        "home": root / ".trainer-ops",
+        "database_url": f"sqlite:///{root / 'store.db'}",
+        "bootstrap_admin_token": ADMIN_TOKEN,
+        "snapshot_poll_seconds": 0,
+        "change_notifications": False,
+    }
+    live = LiveServer(Settings(**(defaults | settings_overrides))).start()
     try:
         yield live
     finally:
         live.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app for the session (tests that change state must leave it as they found it, or start a
+    server of their own: a module's own `server` fixture overrides this one for `browsing`)."""
+    with served(tmp_path_factory, "browser-server") as live:
+        yield live
+
+
+def make_token(server: LiveServer, role: str, *, user: str | None = None, **scope: str) -> str:
+    """A new API token on `server` for `user` (by default "<role>-operator") with `role` and `scope`."""
+    ops = server.ops
+    assert ops is not None
+    made = ops.write(
+        lambda session: ops.tokens.create(
+            session, actor=SYSTEM_ACTOR, role=Role(role), user_id=user or f"{role}-operator", **scope
+        )
+    )
+    return made.token
+
+
+def admin_api(server: LiveServer) -> httpx.Client:
+    """An HTTP client of `server`'s API as the bootstrap admin (the caller closes it)."""
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
 
 
 @dataclass(frozen=True)
@@ -131,22 +167,11 @@ class Operators:
 
 @pytest.fixture(scope="session")
 def operators(server: LiveServer) -> Operators:
-    ops = server.ops
-    assert ops is not None
-
-    def token(role: str, **scope: str) -> str:
-        made = ops.write(
-            lambda session: ops.tokens.create(
-                session, actor=SYSTEM_ACTOR, role=Role(role), user_id=f"{role}-operator", **scope
-            )
-        )
-        return made.token
-
     return Operators(
         admin=ADMIN_TOKEN,
-        region=token("region", region="EU"),
-        country=token("country", region="EU", country="DE"),
-        branch=token("branch", region="EU", country="DE", branch="DE-0001"),
+        region=make_token(server, "region", region="EU"),
+        country=make_token(server, "country", region="EU", country="DE"),
+        branch=make_token(server, "branch", region="EU", country="DE", branch="DE-0001"),
     )
 
 
@@ -195,6 +220,16 @@ class Browsing:
             for v in result
             if v["impact"] in ("serious", "critical")
         ]
+
+    def settled(self, *expected_statuses: int) -> None:
+        """No serious axe finding, nothing blocked, and no script or CSP error. Chromium logs each answer
+        with an error status as a failed load: `expected_statuses` are those the test caused (the 422 of
+        a refused form, the 403 of a refused page), one log line each, in order, and nothing else may be
+        there. The log is cleared once checked."""
+        assert self.axe() == []
+        assert self.errors == [failed_load(status) for status in expected_statuses]
+        self.errors.clear()
+        assert self.blocked == []
 
     def screenshot(self, name: str, *, full_page: bool = False) -> Path:
         path = self.screenshots / f"{name}.png"

@@ -15,12 +15,9 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ADMIN_TOKEN, LiveServer
-from trainer_ops.access.types import Role
-from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.config import Settings
 from trainer_ops_sdk import OpsClient
 
-from .conftest import Browsing
+from .conftest import Browsing, admin_api, make_token, served
 
 BROKEN = "application/x-broken"
 EVIL = "<img src=x onerror=alert(1)>"
@@ -29,36 +26,13 @@ EVIL = "<img src=x onerror=alert(1)>"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """This module's own server: its reloads and releases never touch the session's."""
-    root = tmp_path_factory.mktemp("engines-server")
-    settings = Settings(
-        home=root / ".trainer-ops",
-        database_url=f"sqlite:///{root / 'store.db'}",
-        bootstrap_admin_token=ADMIN_TOKEN,
-        snapshot_poll_seconds=0,
-        change_notifications=False,
-    )
-    live = LiveServer(settings).start()
-    try:
+    with served(tmp_path_factory, "engines-server") as live:
         yield live
-    finally:
-        live.stop()
-
-
-def token(server: LiveServer, role: str, **scope: str) -> str:
-    ops = server.ops
-    assert ops is not None
-    made = ops.write(
-        lambda session: ops.tokens.create(
-            session, actor=SYSTEM_ACTOR, role=Role(role), user_id=f"{role}-operator", **scope
-        )
-    )
-    return made.token
 
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+    with admin_api(server) as client:
         yield client
 
 
@@ -75,7 +49,7 @@ def sdk_instance(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
 
     client = OpsClient(
         server.url,
-        token=token(server, "service"),
+        token=make_token(server, "service"),
         cache_path=tmp_path_factory.mktemp("sdk") / "lkg.json",
         instance_id="sdk-engine-1",
         max_backoff=0.2,
@@ -87,16 +61,6 @@ def sdk_instance(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -
     client.close()
 
 
-def clean(browsing: Browsing, *, status: int | None = None) -> None:
-    """No accessibility violation, nothing blocked, and no error but the page's own status (chromium
-    logs a page answered 4xx as an error, which is what a refused form is)."""
-    assert browsing.axe() == []
-    expected = [f"Failed to load resource: the server responded with a status of {status}"] if status else []
-    assert [e.split(" (")[0] for e in browsing.errors] == expected
-    browsing.errors.clear()
-    assert browsing.blocked == []
-
-
 def test_an_admin_uploads_rulesets_and_watches_reloads_live(
     browsing: Browsing, api: httpx.Client, sdk_instance: OpsClient
 ) -> None:
@@ -105,7 +69,7 @@ def test_an_admin_uploads_rulesets_and_watches_reloads_live(
     expect(page.get_by_role("heading", name="Engines & hot reload")).to_be_visible()
     expect(page.get_by_role("cell", name="sdk-engine-1")).to_be_visible()
     browsing.screenshot("console-engines-admin", full_page=True)
-    clean(browsing)
+    browsing.settled()
 
     page.get_by_role("link", name="Rulesets of content").first.click()
     bad = {"transforms": [], "allowedFormats": "text/plain"}
@@ -116,14 +80,14 @@ def test_an_admin_uploads_rulesets_and_watches_reloads_live(
     expect(pasted).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#ruleset-errors code.path")).to_have_text("allowedFormats")
     browsing.screenshot("console-ruleset-upload-error", full_page=True)
-    clean(browsing, status=422)
+    browsing.settled(422)  # the refused form's own status
 
     page.get_by_label("Ruleset id").fill("c-good")
     pasted.fill(json.dumps({"transforms": [], "allowedFormats": ["text/markdown"]}))
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_text("Uploaded and validated.")).to_be_visible()
     expect(page.get_by_text('"text/markdown"')).to_be_visible()
-    clean(browsing)
+    browsing.settled()
 
     browsing.open("/console/engines")
     page.get_by_label("Ruleset to load into content").select_option("c-good")
@@ -131,7 +95,7 @@ def test_an_admin_uploads_rulesets_and_watches_reloads_live(
     progress = page.locator("#reload-progress")
     expect(progress.get_by_text("Applied: content runs c-good")).to_be_visible()
     expect(progress.locator("tr.ev-ack")).to_have_count(2)  # this server's instance and the SDK's
-    clean(browsing)
+    browsing.settled()
 
     api.put(
         "/operator/ops/engines/content/rulesets/c-broken", json={"transforms": [], "allowedFormats": [BROKEN]}
@@ -148,7 +112,7 @@ def test_an_admin_uploads_rulesets_and_watches_reloads_live(
     expect(progress.locator("tr.ev-rollback")).to_contain_text("Every instance is back on c-good.")
     expect(progress.get_by_text("Rolled back: an instance refused")).to_be_visible()
     browsing.screenshot("console-reload-rollback", full_page=True)
-    clean(browsing)
+    browsing.settled()
     engines = {row["type"]: row for row in api.get("/operator/ops/engines").json()}
     assert engines["content"]["activeTargetId"] == "c-good"
 
@@ -182,7 +146,7 @@ def test_an_admin_creates_compares_and_rolls_back_a_release(browsing: Browsing, 
     expect(page.get_by_text(f"notes with {EVIL}")).to_be_visible()  # shown as text, never run
     assert page.locator("img").count() == 0
     assert dialogs == []
-    clean(browsing)
+    browsing.settled()
 
     page.get_by_role("link", name="1.0.4").click()
     diff = page.get_by_role("table", name="Now compared with release 1.0.4")
@@ -194,10 +158,10 @@ def test_an_admin_creates_compares_and_rolls_back_a_release(browsing: Browsing, 
     page.get_by_label("Type 1.0.4 to confirm").fill("1.0.4")
     expect(button).to_be_enabled()
     browsing.screenshot("console-releases-admin", full_page=True)
-    clean(browsing)
+    browsing.settled()
     button.click()
     expect(page.get_by_text("Rolled back: release 1.0.4 is in force.")).to_be_visible()
-    clean(browsing)
+    browsing.settled()
     releases = {r["version"]: r for r in api.get("/operator/ops/releases").json()}
     assert releases["1.0.4"]["current"] is True
     now = {row["type"]: row["activeTargetId"] for row in api.get("/operator/ops/engines").json()}
@@ -207,7 +171,7 @@ def test_an_admin_creates_compares_and_rolls_back_a_release(browsing: Browsing, 
 def test_a_region_operator_may_reload_only_the_engines_the_policy_names(
     browsing: Browsing, server: LiveServer
 ) -> None:
-    page = browsing.sign_in(token(server, "region", region="EU"))
+    page = browsing.sign_in(make_token(server, "region", region="EU"))
     expect(page.get_by_role("link", name="Releases", exact=True)).to_have_count(0)
     page.get_by_role("link", name="Engines", exact=True).click()
     for engine in ("content", "missions", "gamification"):
@@ -216,17 +180,17 @@ def test_a_region_operator_may_reload_only_the_engines_the_policy_names(
         expect(page.get_by_role("button", name=f"Reload {engine}")).to_have_count(0)
     expect(page.get_by_role("columnheader", name="Active ruleset")).to_have_count(0)
     browsing.screenshot("console-engines-region", full_page=True)
-    clean(browsing)
+    browsing.settled()
 
     page.get_by_role("link", name="한국어").click()
     expect(page.get_by_role("heading", name="엔진 및 핫 리로드")).to_be_visible()
     expect(page.get_by_role("button", name="content 리로드")).to_be_visible()
     browsing.screenshot("console-engines-region-ko", full_page=True)
-    clean(browsing)
+    browsing.settled()
 
 
 def test_a_branch_operator_has_neither_page(browsing: Browsing, server: LiveServer) -> None:
-    page = browsing.sign_in(token(server, "branch", region="EU", country="DE", branch="DE-0001"))
+    page = browsing.sign_in(make_token(server, "branch", region="EU", country="DE", branch="DE-0001"))
     expect(page.get_by_role("link", name="Engines", exact=True)).to_have_count(0)
     expect(page.get_by_role("link", name="Releases", exact=True)).to_have_count(0)
     for path in ("/console/engines", "/console/releases"):

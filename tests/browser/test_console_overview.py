@@ -13,11 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conftest import ADMIN_TOKEN, LiveServer
-from trainer_ops.access.types import Role
-from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.config import Settings
 
-from .conftest import Browsing
+from .conftest import Browsing, make_token, served
 
 CHARTS = ("CPU", "Memory", "Error rate", "Upstream timeouts", "Request latency")
 TAKEN = re.compile(r"\(([0-9]+) taken since start\)")
@@ -27,20 +24,10 @@ TAKEN = re.compile(r"\(([0-9]+) taken since start\)")
 # the charts move within a few seconds. Nothing here changes a document, but the interval is a setting.
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("overview-server")
-    settings = Settings(
-        home=root / ".trainer-ops",
-        database_url=f"sqlite:///{root / 'store.db'}",
-        bootstrap_admin_token=ADMIN_TOKEN,
-        snapshot_poll_seconds=1.0,
-        change_notifications=False,
-        overview_sample_seconds=0.5,
-    )
-    live = LiveServer(settings).start()
-    try:
+    with served(
+        tmp_path_factory, "overview-server", snapshot_poll_seconds=1.0, overview_sample_seconds=0.5
+    ) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @dataclass(frozen=True)
@@ -51,20 +38,9 @@ class People:
 
 @pytest.fixture(scope="module")
 def people(server: LiveServer) -> People:
-    ops = server.ops
-    assert ops is not None
-
-    def token(role: str, **scope: str) -> str:
-        made = ops.write(
-            lambda s: ops.tokens.create(
-                s, actor=SYSTEM_ACTOR, role=Role(role), user_id=f"{role}-kim", **scope
-            )
-        )
-        return made.token
-
     return People(
-        region=token("region", region="EU"),
-        branch=token("branch", region="EU", country="DE", branch="DE-0001"),
+        region=make_token(server, "region", user="region-kim", region="EU"),
+        branch=make_token(server, "branch", user="branch-kim", region="EU", country="DE", branch="DE-0001"),
     )
 
 
@@ -72,12 +48,6 @@ def taken(page: Page) -> int:
     found = TAKEN.search(page.get_by_text(TAKEN).inner_text())
     assert found
     return int(found[1])
-
-
-def assert_clean(browsing: Browsing) -> None:
-    assert browsing.axe() == []
-    assert browsing.errors == []
-    assert browsing.blocked == []
 
 
 def test_an_admin_sees_the_charts_move_on_without_a_reload(browsing: Browsing, server: LiveServer) -> None:
@@ -102,7 +72,7 @@ def test_an_admin_sees_the_charts_move_on_without_a_reload(browsing: Browsing, s
     cpu = page.get_by_role("img", name=re.compile("^CPU"))
     expect(cpu).to_have_accessible_name(re.compile(r"CPU: now [0-9.]+%, lowest [0-9.]+%, highest [0-9.]+%"))
     expect(page.locator("svg polyline").first).to_be_attached()
-    assert_clean(browsing)
+    browsing.settled()
     browsing.screenshot("console-overview-admin", full_page=True)
 
 
@@ -116,7 +86,7 @@ def test_a_region_operator_sees_the_engines_but_no_charts(browsing: Browsing, pe
     assert page.get_by_role("heading", name="This server, last hour").count() == 0
     assert page.get_by_role("heading", name="Engine instances on this server").count() == 0
     assert page.get_by_text("Median latency").count() == 0
-    assert_clean(browsing)
+    browsing.settled()
     browsing.screenshot("console-overview-region", full_page=True)
 
 
@@ -128,7 +98,7 @@ def test_a_branch_operator_sees_the_status_only(browsing: Browsing, people: Peop
     assert page.get_by_role("heading", name="Engines").count() == 0
     assert page.get_by_role("table").count() == 0
     assert page.get_by_role("img").count() == 0
-    assert_clean(browsing)
+    browsing.settled()
     browsing.screenshot("console-overview-branch", full_page=True)
 
 
@@ -142,5 +112,5 @@ def test_the_overview_in_korean(browsing: Browsing) -> None:
     page.wait_for_timeout(1500)  # the stream's parts come in Korean too
     expect(page.get_by_text("갱신 시각")).to_be_visible()
     assert page.get_by_text("Updated").count() == 0
-    assert_clean(browsing)
+    browsing.settled()
     browsing.screenshot("console-overview-admin-ko", full_page=True)

@@ -12,29 +12,16 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ADMIN_TOKEN, LiveServer
-from trainer_ops.config import Settings
 
-from .conftest import Browsing
+from .conftest import Browsing, served
 
 FEATURES = "/operator/ops/features"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("tokens-server")
-    settings = Settings(
-        home=root / ".trainer-ops",
-        database_url=f"sqlite:///{root / 'store.db'}",
-        bootstrap_admin_token=ADMIN_TOKEN,
-        snapshot_poll_seconds=0,
-        change_notifications=False,
-        token_cache_seconds=0,
-    )
-    live = LiveServer(settings).start()
-    try:
+    with served(tmp_path_factory, "tokens-server", token_cache_seconds=0) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def status_with(server: LiveServer, token: str) -> int:
@@ -42,17 +29,11 @@ def status_with(server: LiveServer, token: str) -> int:
     return answer.status_code
 
 
-def settled(browsing: Browsing) -> None:
-    assert browsing.axe() == []
-    assert browsing.errors == []
-    assert browsing.blocked == []
-
-
 def test_an_admin_creates_a_token_shown_once_and_revokes_it(browsing: Browsing, server: LiveServer) -> None:
     page = browsing.sign_in(ADMIN_TOKEN)
     page.get_by_role("link", name="Tokens").click()
     expect(page.get_by_role("heading", name="Tokens", exact=True)).to_be_visible()
-    settled(browsing)
+    browsing.settled()
 
     page.get_by_label("User ID").fill("eu-park")
     page.get_by_label("Role").select_option(label="region operator")
@@ -73,7 +54,7 @@ def test_an_admin_creates_a_token_shown_once_and_revokes_it(browsing: Browsing, 
     )
     assert status_with(server, token) == 200
     browsing.screenshot("console-tokens-admin", full_page=True)
-    settled(browsing)
+    browsing.settled()
 
     browsing.open("/console/tokens")
     expect(page.locator("#new-token")).to_have_count(0)
@@ -83,13 +64,13 @@ def test_an_admin_creates_a_token_shown_once_and_revokes_it(browsing: Browsing, 
 
     row.get_by_role("link", name="Revoke").click()
     expect(page.get_by_role("heading", name="Revoke token")).to_be_visible()
-    settled(browsing)
+    browsing.settled()
     page.get_by_role("button", name="Revoke token").click()
 
     expect(page).to_have_url(re.compile(r"/console/tokens#token-[0-9]+$"))
     expect(row).to_contain_text("Revoked")
     assert status_with(server, token) == 401
-    settled(browsing)
+    browsing.settled()
 
 
 def test_the_tokens_page_in_korean(browsing: Browsing) -> None:
@@ -99,4 +80,4 @@ def test_the_tokens_page_in_korean(browsing: Browsing) -> None:
     expect(page.get_by_role("button", name="토큰 만들기")).to_be_visible()
     expect(page.get_by_label("사용자 ID")).to_be_visible()
     browsing.screenshot("console-tokens-admin-ko", full_page=True)
-    settled(browsing)
+    browsing.settled()

@@ -150,6 +150,16 @@ def store_rows(ops: Ops, sql: str) -> list[Any]:
         return list(connection.execute(text(sql)).all())
 
 
+def tamper(ops: Ops, sql: str) -> None:
+    """Change a row behind the service's back, the way someone with the database password could."""
+    with ops.database.engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.execute(text("DROP TRIGGER audit_entries_no_update"))
+        else:
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_change"))
+        connection.execute(text(sql))
+
+
 def first_broken_link(ops: Ops) -> tuple[int, str] | None:
     """Recompute the audit chain from the raw rows, independently of the service code.
 

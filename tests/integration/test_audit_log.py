@@ -24,6 +24,7 @@ from .support import (
     first_broken_link,
     newest_seq,
     store_rows,
+    tamper,
 )
 
 TokenFor = Callable[..., str]
@@ -190,23 +191,13 @@ def test_audit_chain_is_intact_after_a_series_of_changes(
     assert api.json()["status"] == "intact"
 
 
-def _tamper(ops: Ops, sql: str) -> None:
-    """Change a row behind the service's back, the way someone with the database password could."""
-    with ops.database.engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.execute(text("DROP TRIGGER audit_entries_no_update"))
-        else:
-            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_change"))
-        connection.execute(text(sql))
-
-
 def test_changed_audit_entry_is_named_by_the_verifiers(client: TestClient, ops: Ops) -> None:
     client.patch(MODEL_CONFIG, json={"temperature": 0.8})
     client.patch(MODEL_CONFIG, json={"temperature": 0.9})
     victim = newest_seq(client) - 1
     assert first_broken_link(ops) is None
 
-    _tamper(ops, f"UPDATE audit_entries SET body = replace(body, '0.8', '0.1') WHERE seq = {victim}")
+    tamper(ops, f"UPDATE audit_entries SET body = replace(body, '0.8', '0.1') WHERE seq = {victim}")
 
     assert first_broken_link(ops) == (victim, "hash does not cover prevHash and the body")
     verdict = ops.checkpoints.verify()

@@ -26,6 +26,8 @@ from trainer_ops.console.web import SignedIn, checked_form, field, page_router, 
 from trainer_ops.errors import Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.guard import authorize
+from trainer_ops.versions.service import DocumentEditor
+from trainer_ops.versions.snapshot import VersionedDocument
 
 
 def _number(text: str | None) -> int | None:
@@ -35,6 +37,16 @@ def _number(text: str | None) -> int | None:
 def _translator(request: Request, me: SignedIn) -> Any:
     lang = me.console.language(request)
     return lambda key, **fill: me.console.catalogues.translate(lang, key, **fill)
+
+
+async def _save(
+    editor: DocumentEditor, me: SignedIn, changes: dict[str, Any], *, base: int
+) -> VersionedDocument:
+    """The operator's change, made only while the document is still at version `base` (else
+    PreconditionFailed: someone saved since the form was read)."""
+    return await run_in_threadpool(
+        editor.update, principal=me.who, changes=changes, if_match=frozenset({base}), request_id=me.request_id
+    )
 
 
 def document_router(page: DocumentPage) -> APIRouter:
@@ -91,13 +103,7 @@ def document_router(page: DocumentPage) -> APIRouter:
             return await show(request, me, status=422, values=values, errors=errors, version=base)
         editor = page.editor(me.console)
         try:
-            doc = await run_in_threadpool(
-                editor.update,
-                principal=me.who,
-                changes=changes,
-                if_match=frozenset({base}),
-                request_id=me.request_id,
-            )
+            doc = await _save(editor, me, changes, base=base)
         except PreconditionFailed:
             found, proposed = await run_in_threadpool(conflict, page, editor, base=base, changes=changes)
             return await show(request, me, status=412, values=proposed, version=found.newest, conflict=found)
@@ -179,13 +185,7 @@ def document_router(page: DocumentPage) -> APIRouter:
         changes, errors = validate(page, content, _translator(request, me))
         if not errors:
             try:
-                doc = await run_in_threadpool(
-                    editor.update,
-                    principal=me.who,
-                    changes=changes,
-                    if_match=frozenset({base}),
-                    request_id=me.request_id,
-                )
+                doc = await _save(editor, me, changes, base=base)
             except PreconditionFailed:
                 return await _restore_page(request, me, version, status=412, moved_on=True)
             except Invalid as exc:

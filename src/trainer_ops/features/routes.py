@@ -7,10 +7,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Principal
-from trainer_ops.errors import Invalid
 from trainer_ops.features.schemas import FeatureCreate, FeatureRead, FeaturesRead, FeatureUpdate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import KIND, is_region
+from trainer_ops.features.types import KIND, checked_region
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
@@ -35,16 +34,6 @@ def _service(request: Request) -> FeaturesService:
     return service
 
 
-def _checked_region(region: str | None) -> str | None:
-    if region is not None and not is_region(region):
-        raise Invalid(
-            "features.bad_region",
-            f"region {region!r} is not a region code",
-            errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
-        )
-    return region
-
-
 @router.get(
     "/features",
     responses={200: {"model": FeaturesRead}, **openapi.not_modified()},
@@ -60,7 +49,7 @@ async def get_features(
     for that region (its overrides applied). Region operators always get their own region's values.
     The `ETag` is the version of the feature toggles; with `minVersion` the answer is at that version or
     newer (read-your-writes)."""
-    region = scoped_region(request, who, "features.read", _checked_region(region))
+    region = scoped_region(request, who, "features.read", checked_region(region))
     await authorize(request, who, "features.read", region=region)
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
@@ -119,7 +108,7 @@ async def get_feature(
     minVersion: int | None = MIN_VERSION_QUERY,
 ) -> Response:
     """One feature: its global default, whether regions may override it, and its region overrides."""
-    region = scoped_region(request, who, "features.read", _checked_region(region))
+    region = scoped_region(request, who, "features.read", checked_region(region))
     decision = await authorize(request, who, "features.read", region=region)
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
@@ -148,7 +137,7 @@ async def patch_feature(
     change with 412.
     """
     service = _service(request)
-    region = scoped_region(request, who, "features.update", _checked_region(region))
+    region = scoped_region(request, who, "features.update", checked_region(region))
     overridable = service.is_region_overridable(featureKey)
     decision = await authorize(request, who, "features.update", region=region, overridable=overridable)
     update = await parse_body(request, FeatureUpdate)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trainer_ops.errors import Invalid
+
 KIND = "features"
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -43,6 +45,18 @@ DEFAULT_FEATURES: dict[str, Any] = {
 
 def is_region(value: str) -> bool:
     return bool(_REGION.fullmatch(value))
+
+
+def checked_region(region: str | None) -> str | None:
+    """`region` when it is a region code (or None); else Invalid (features.bad_region), with the same
+    code and reason for the API and the console."""
+    if region is not None and not is_region(region):
+        raise Invalid(
+            "features.bad_region",
+            f"region {region!r} is not a region code",
+            errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
+        )
+    return region
 
 
 def global_values(document: dict[str, Any]) -> dict[str, bool]:

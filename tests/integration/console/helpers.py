@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from trainer_ops.access.types import Role
 from trainer_ops.app import Ops
 from trainer_ops.audit.types import SYSTEM_ACTOR
+from trainer_ops.engines.instances import Command
+from trainer_ops.engines.types import Reply
 
 SESSION = "trainer_ops_console"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -58,3 +60,15 @@ def new_token(ops: Ops, role: str, *, user: str | None = None, **scope: str) -> 
         )
     )
     return made.token, made.row_id
+
+
+class Nacking:
+    """An engine instance elsewhere that refuses every reload."""
+
+    instance_id = "sdk-flaky"
+
+    def apply(self, command: Command) -> Reply:
+        return Reply(self.instance_id, False, "unsupported format")
+
+    def restore(self, command: Command | None) -> None:
+        pass

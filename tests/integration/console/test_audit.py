@@ -17,7 +17,7 @@ from sqlalchemy import text
 from trainer_ops.app import Ops
 from trainer_ops.audit.types import Action, Actor
 
-from ..support import ADMIN_TOKEN, entries_after, newest_seq
+from ..support import ADMIN_TOKEN, entries_after, newest_seq, tamper
 from .helpers import browser, new_token, signed_in
 
 AUDIT = "/console/audit"
@@ -215,22 +215,13 @@ def test_signing_a_checkpoint_without_the_csrf_token_is_refused(
 def test_a_tampered_entry_shows_its_proof_not_verified(client: TestClient, ops: Ops) -> None:
     seq = add_entries(ops, 5, target="victim")
     ops.checkpoints.make()
-    _tamper(
+    tamper(
         ops, f"UPDATE audit_entries SET body = replace(body, 'victim-2', 'victim-9') WHERE seq = {seq - 2}"
     )
     page, _ = admin(client)
     html = page.get(f"{AUDIT}/{seq - 2}").text
     assert "Not verified." in html
     assert "no longer matches its leaf hash" in html
-
-
-def _tamper(ops: Ops, sql: str) -> None:
-    with ops.database.engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.execute(text("DROP TRIGGER audit_entries_no_update"))
-        else:
-            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_no_change"))
-        connection.execute(text(sql))
 
 
 def sse_events(body: str) -> list[tuple[str, str]]:
@@ -266,7 +257,7 @@ def test_verify_now_streams_progress_then_intact(client: TestClient, ops: Ops) -
 
 def test_verify_now_names_the_first_bad_entry_of_a_tampered_log(client: TestClient, ops: Ops) -> None:
     seq = add_entries(ops, 6, target="victim")
-    _tamper(
+    tamper(
         ops, f"UPDATE audit_entries SET body = replace(body, 'victim-1', 'victim-7') WHERE seq = {seq - 4}"
     )
     page, _ = admin(client)

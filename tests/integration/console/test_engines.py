@@ -10,26 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from trainer_ops.app import Ops
-from trainer_ops.engines.instances import Command
-from trainer_ops.engines.types import Reply
 
 from ..support import ADMIN_TOKEN, entries_after, newest_seq
-from .helpers import browser, csrf_of, new_token, signed_in
+from .helpers import Nacking, browser, csrf_of, new_token, signed_in
 
 GOOD = {"transforms": [], "allowedFormats": ["text/plain"]}
 NDJSON = {"Accept": "application/x-ndjson"}
-
-
-class Nacking:
-    """An engine instance elsewhere that refuses every reload."""
-
-    instance_id = "sdk-flaky"
-
-    def apply(self, command: Command) -> Reply:
-        return Reply(self.instance_id, False, "unsupported format")
-
-    def restore(self, command: Command | None) -> None:
-        pass
 
 
 def upload(client: TestClient, engine: str, target: str, ruleset: dict[str, Any]) -> None:

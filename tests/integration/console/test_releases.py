@@ -8,11 +8,9 @@ import httpx
 from fastapi.testclient import TestClient
 
 from trainer_ops.app import Ops
-from trainer_ops.engines.instances import Command
-from trainer_ops.engines.types import Reply
 
 from ..support import ADMIN_TOKEN, entries_after, newest_seq
-from .helpers import browser, csrf_of, new_token, signed_in
+from .helpers import Nacking, browser, csrf_of, new_token, signed_in
 
 GOOD = {"transforms": [], "allowedFormats": ["text/plain"]}
 
@@ -25,6 +23,14 @@ def create(
         data={"csrf": csrf, "version": version, "notes": notes, "engines": list(engines)},
         follow_redirects=False,
     )
+
+
+def release_then_move_on(client: TestClient, page: TestClient, csrf: str) -> None:
+    """Release 1.0.0 (content on its initial ruleset), reload content to ruleset c2, release 1.1.0."""
+    create(page, csrf, "1.0.0")
+    client.put("/operator/ops/engines/content/rulesets/c2", json=GOOD)
+    client.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "c2"})
+    create(page, csrf, "1.1.0")
 
 
 def released(client: TestClient) -> dict[str, dict[str, object]]:
@@ -87,10 +93,7 @@ def test_a_release_shows_its_contents_and_what_a_rollback_would_change(client: T
 def test_a_rollback_needs_the_typed_version_and_then_puts_the_release_back(client: TestClient) -> None:
     page = browser(client)
     csrf = signed_in(page, ADMIN_TOKEN)
-    create(page, csrf, "1.0.0")
-    client.put("/operator/ops/engines/content/rulesets/c2", json=GOOD)
-    client.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "c2"})
-    create(page, csrf, "1.1.0")
+    release_then_move_on(client, page, csrf)
     mistyped = page.post("/console/releases/1.0.0/rollback", data={"csrf": csrf, "confirm": "1.1.0"})
     assert mistyped.status_code == 422
     assert 'aria-describedby="confirm-error"' in mistyped.text
@@ -114,21 +117,9 @@ def test_a_rollback_needs_the_typed_version_and_then_puts_the_release_back(clien
 def test_a_rollback_an_engine_refuses_is_shown_as_refused_and_changes_nothing(
     client: TestClient, ops: Ops
 ) -> None:
-    class Nacking:
-        instance_id = "sdk-flaky"
-
-        def apply(self, command: Command) -> Reply:
-            return Reply(self.instance_id, False, "unsupported format")
-
-        def restore(self, command: Command | None) -> None:
-            pass
-
     page = browser(client)
     csrf = signed_in(page, ADMIN_TOKEN)
-    create(page, csrf, "1.0.0")
-    client.put("/operator/ops/engines/content/rulesets/c2", json=GOOD)
-    client.post("/operator/ops/hot-reload", json={"type": "content", "targetId": "c2"})
-    create(page, csrf, "1.1.0")
+    release_then_move_on(client, page, csrf)
     ops.engines.add_instance("content", Nacking())
     refused = page.post("/console/releases/1.0.0/rollback", data={"csrf": csrf, "confirm": "1.0.0"})
     assert refused.status_code == 409

@@ -4,13 +4,12 @@ sign-in): only the expired ones, idempotently, and the app's lifespan runs it, o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from trainer_ops.app import Ops, build_ops
+from trainer_ops.app import Ops
 from trainer_ops.config import Settings
 from trainer_ops.console.models import ConsoleSessionRow
 from trainer_ops.infra.clock import FakeClock
@@ -22,15 +21,9 @@ HOUR = 3600
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=time.time())
-
-
-@pytest.fixture
-def ops(settings: Settings, clock: FakeClock) -> Iterator[Ops]:
-    built = build_ops(settings, clock=clock)
-    yield built
-    built.close()
+def ops(clocked_ops: Ops) -> Ops:
+    """The app on the fake clock (conftest.py): these tests move time on."""
+    return clocked_ops
 
 
 def users_with_sessions(ops: Ops) -> list[str]:

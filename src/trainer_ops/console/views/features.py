@@ -16,7 +16,7 @@ from trainer_ops.console.web import SignedIn, checked_form, field, page_router, 
 from trainer_ops.errors import Conflict, Invalid
 from trainer_ops.features.schemas import FeatureCreate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import is_region
+from trainer_ops.features.types import checked_region, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.guard import authorize, scoped_region
@@ -36,17 +36,6 @@ FIELD_ERRORS = {"key": "features.invalid_key", "description": "features.invalid_
 
 def _service(me: SignedIn) -> FeaturesService:
     return me.console.features
-
-
-def _checked_region(region: str | None) -> str | None:
-    # The API's own check and reason (features.bad_region), so both faces refuse the same codes.
-    if region is not None and not is_region(region):
-        raise Invalid(
-            "features.bad_region",
-            f"region {region!r} is not a region code",
-            errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
-        )
-    return region
 
 
 async def _page(
@@ -106,7 +95,7 @@ async def switch(request: Request, key: str) -> Response:
     me = await signed_in(request)
     form = await checked_form(request, me)
     service = _service(me)
-    region = scoped_region(request, me.who, "features.update", _checked_region(field(form, "region") or None))
+    region = scoped_region(request, me.who, "features.update", checked_region(field(form, "region") or None))
     overridable = service.is_region_overridable(key)
     await authorize(request, me.who, "features.update", region=region, overridable=overridable)
     wanted = field(form, "enabled")
