@@ -1,6 +1,7 @@
 """Three real replicas on PostgreSQL and Redis behind HAProxy (issue 10): a simultaneous start on an empty
 database, a hot reload's NACK from an instance on another replica, an ACK through the load balancer, a
-replica with a foreign key, read-your-writes, SIGTERM with open streams, and kill -9 under writes."""
+replica with a foreign key, read-your-writes, a console session used on every replica, SIGTERM with open
+streams, and kill -9 under writes."""
 
 from __future__ import annotations
 
@@ -162,6 +163,51 @@ def test_a_read_through_the_load_balancer_asking_for_the_version_just_written_ge
     assert not stale, f"{len(stale)} of 50 reads came back older than the write: {stale[:10]}"
     sent = {name: count - sent_before[name] for name, count in fleet.lb.requests_sent().items()}
     assert min(sent.values()) >= 25, f"the load balancer did not spread the 101 requests: {sent}"
+
+
+# (a2) --------------------------------------------------------------------------------------------------
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def test_a_console_session_made_on_one_replica_serves_and_writes_on_every_replica(fleet: Fleet) -> None:
+    # A browser behind the load balancer: cookies, no bearer token, requests spread round robin.
+    assert fleet.lb is not None
+    sent_before = fleet.lb.requests_sent()
+    with httpx.Client(base_url=fleet.lb_url, timeout=10) as browser, fleet.admin_client() as api:
+        form = browser.get("/console/sign-in")
+        pre = CSRF_FIELD.search(form.text)
+        assert pre, form.text
+        signed = browser.post(
+            "/console/sign-in",
+            data={"token": fleet.secrets.admin_token, "csrf": pre.group(1)},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303, signed.text
+        pages = [browser.get("/console/model-config") for _ in range(6)]
+        assert [page.status_code for page in pages] == [200] * 6
+        csrf = CSRF_FIELD.search(pages[-1].text)
+        assert csrf
+        before = api.get(f"{OPS}/features").json()["quiz_auto_generate"]
+        for value in (not before, before, not before):  # three writes, each to whichever replica is next
+            switched = browser.post(
+                "/console/features/quiz_auto_generate/switch",
+                data={"csrf": csrf.group(1), "enabled": str(value).lower()},
+                follow_redirects=False,
+            )
+            assert switched.status_code == 303, switched.text
+            wait_until(
+                lambda value=value: api.get(f"{OPS}/features").json()["quiz_auto_generate"] is value,
+                timeout=10,
+                what=f"quiz_auto_generate={value} through the load balancer",
+            )
+        out = browser.post("/console/sign-out", data={"csrf": csrf.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+        after = [browser.get("/console", follow_redirects=False) for _ in range(3)]
+        assert [(page.status_code, page.headers["location"]) for page in after] == [
+            (303, "/console/sign-in")
+        ] * 3
+    sent = {name: count - sent_before[name] for name, count in fleet.lb.requests_sent().items()}
+    assert min(sent.values()) >= 3, f"the load balancer did not spread the console's requests: {sent}"
 
 
 # (f) ---------------------------------------------------------------------------------------------------
