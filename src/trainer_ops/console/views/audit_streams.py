@@ -4,6 +4,7 @@ server-sent events on one connection) and the export of the filtered entries as 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,6 +51,10 @@ async def verify_events(request: Request) -> Response:
     )
 
 
+class _Abandoned(Exception):
+    """Raised in the verifier's thread when the page that asked for the run has gone."""
+
+
 def _event(name: str, html: str) -> bytes:
     data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
     return f"event: {name}\n{data}\n".encode()
@@ -59,9 +64,14 @@ async def _verification(request: Request, me: SignedIn) -> AsyncIterator[bytes]:
     console = me.console
     loop = asyncio.get_running_loop()
     checked: asyncio.Queue[int | None] = asyncio.Queue()
+    gone = threading.Event()
 
     def report(count: int) -> None:
-        # Called by the verifier's thread every 10,000 entries: hand the count to this stream's loop.
+        # Called by the verifier's thread every 10,000 entries: hand the count to this stream's loop,
+        # or stop the run when nobody is listening any more (a closed tab must not leave a full verify
+        # of a large log running).
+        if gone.is_set():
+            raise _Abandoned
         loop.call_soon_threadsafe(checked.put_nowait, count)
 
     def run() -> Verdict:
@@ -78,10 +88,15 @@ async def _verification(request: Request, me: SignedIn) -> AsyncIterator[bytes]:
     total = await run_in_threadpool(console.checkpoints.size)
     yield progress(0, total)
     verdict_task = asyncio.ensure_future(run_in_threadpool(run))
-    done = 0
-    while (count := await checked.get()) is not None:
-        done += count
-        yield progress(done, total)
+    # Read the outcome even when nobody awaits it (an abandoned run ends in _Abandoned).
+    verdict_task.add_done_callback(lambda task: task.cancelled() or task.exception())
+    try:
+        done = 0
+        while (count := await checked.get()) is not None:
+            done += count
+            yield progress(done, total)
+    finally:
+        gone.set()  # the client left (the generator is closed) or the run ended: either way, stop
     verdict = await verdict_task
     yield progress(verdict.size, total)
     html = console.render_text(request, "audit/verify_result.html", verdict=verdict)
