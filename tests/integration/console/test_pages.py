@@ -218,3 +218,12 @@ def test_a_console_principal_marks_every_audit_entry_it_causes(client: TestClien
     assert entries[seq]["details"] == {"a": 1, "via": "console"}
     assert entries[seq]["actor"]["userId"] == "ops-kim"
     assert "via" not in (entries[api]["details"] or {})
+
+
+def test_a_refusal_the_catalogue_words_is_explained_in_the_operators_language(client: TestClient) -> None:
+    page = browser(client, **{"Accept-Language": "ko-KR,ko;q=0.9"})
+    signed_in(page, ADMIN_TOKEN)
+    answer = page.get("/console/audit/99999999")
+    assert answer.status_code == 404
+    assert "감사 로그에 해당 번호의 항목이 없습니다." in answer.text
+    assert "<code>audit.no_entry</code>" in answer.text

@@ -90,3 +90,14 @@ def test_the_language_is_the_cookie_else_the_best_accepted_else_english(
     cookie: str | None, header: str | None, expected: str
 ) -> None:
     assert choose(cookie, header) == expected
+
+
+def test_every_reason_the_catalogue_explains_is_a_reason_the_server_has() -> None:
+    # `reason.<code>` words a server refusal for operators; a typo would silently never be used.
+    table = (Path(__file__).parents[3] / "docs" / "adr" / "0002-error-model.md").read_text("utf-8")
+    known = set(re.findall(r"^\s*\| `([a-z_]+\.[a-z_.]+)` \|", table, flags=re.M))
+    assert known
+    explained = {
+        key.removeprefix("reason.") for key in CATALOGUES.messages["en"] if key.startswith("reason.")
+    }
+    assert explained - known == set()
