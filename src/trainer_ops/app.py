@@ -539,6 +539,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         features=ops.features,
         engines=ops.engines,
         engine_service=ops.engine_service,
+        fleet=ops.fleet,
         releases=ops.releases,
         gateway=ops.gateway,
         audit=ops.audit,

@@ -57,9 +57,11 @@ def test_an_admin_sees_the_charts_move_on_without_a_reload(browsing: Browsing, s
     for name in CHARTS:
         expect(page.get_by_role("img", name=re.compile(f"^{name}"))).to_be_visible()
     expect(page.get_by_role("heading", name="Slowest endpoints (last 5 minutes)")).to_be_visible()
-    expect(page.get_by_role("table", name="Engine instances on this server")).to_be_visible()
-    replica = server.ops.engines.replica_id
-    expect(page.get_by_role("rowheader", name=f"{replica}/content", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="The fleet: servers and engine instances")).to_be_visible()
+    servers = page.get_by_role("table", name="Servers alive")
+    replica = server.ops.fleet.replica_id
+    expect(servers.get_by_role("rowheader", name=f"{replica} this server", exact=True)).to_be_visible()
+    expect(page.get_by_text("No SDK engine instance is connected")).to_be_visible()
     page.evaluate("window.notReloaded = true")
     first = taken(page)
 
@@ -84,7 +86,7 @@ def test_a_region_operator_sees_the_engines_but_no_charts(browsing: Browsing, pe
     page.wait_for_timeout(1500)  # a few stream updates: they bring no part the page did not have
     assert page.get_by_role("img").count() == 0
     assert page.get_by_role("heading", name="This server, last hour").count() == 0
-    assert page.get_by_role("heading", name="Engine instances on this server").count() == 0
+    assert page.get_by_role("heading", name="The fleet: servers and engine instances").count() == 0
     assert page.get_by_text("Median latency").count() == 0
     browsing.settled()
     browsing.screenshot("console-overview-region", full_page=True)

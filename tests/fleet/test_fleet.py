@@ -1,7 +1,7 @@
 """Three real replicas on PostgreSQL and Redis behind HAProxy (issue 10): a simultaneous start on an empty
 database, a hot reload's NACK from an instance on another replica, an ACK through the load balancer, a
-replica with a foreign key, read-your-writes, a console session used on every replica, SIGTERM with open
-streams, and kill -9 under writes."""
+replica with a foreign key, read-your-writes, a console session used on every replica (whose Overview
+lists all three), SIGTERM with open streams, and kill -9 under writes."""
 
 from __future__ import annotations
 
@@ -167,6 +167,11 @@ def test_a_read_through_the_load_balancer_asking_for_the_version_just_written_ge
 
 # (a2) --------------------------------------------------------------------------------------------------
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+# A row of the Overview's servers table: a replica id is host:pid:suffix (engines/fleet.py).
+REPLICA_ROW = re.compile(r'<tr[^>]*>\s*<th scope="row"><code>[^<:]+:([0-9]+):[0-9a-f]+</code>')
+THIS_REPLICA_ROW = re.compile(
+    r'<tr class="this-replica">\s*<th scope="row"><code>[^<:]+:([0-9]+):[0-9a-f]+</code>'
+)
 
 
 def test_a_console_session_made_on_one_replica_serves_and_writes_on_every_replica(fleet: Fleet) -> None:
@@ -185,6 +190,18 @@ def test_a_console_session_made_on_one_replica_serves_and_writes_on_every_replic
         assert signed.status_code == 303, signed.text
         pages = [browser.get("/console/model-config") for _ in range(6)]
         assert [page.status_code for page in pages] == [200] * 6
+        # The Overview lists the whole fleet whichever replica answers, and marks the one that did.
+        pids = {str(r.process.pid) for r in fleet.replicas if r.process is not None}
+        marked = set()
+        for _ in range(9):  # round robin: three are enough unless other requests interleave
+            overview = browser.get("/console")
+            assert overview.status_code == 200, overview.text
+            servers = overview.text.split('id="sdk-heading"')[0]
+            assert set(REPLICA_ROW.findall(servers)) == pids, servers
+            marked |= set(THIS_REPLICA_ROW.findall(servers))
+            if marked == pids:
+                break
+        assert marked == pids, f"not every replica answered the Overview once: {marked}"
         csrf = CSRF_FIELD.search(pages[-1].text)
         assert csrf
         before = api.get(f"{OPS}/features").json()["quiz_auto_generate"]

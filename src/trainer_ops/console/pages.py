@@ -27,6 +27,7 @@ from trainer_ops.console.nav import nav_for
 from trainer_ops.console.service import ConsoleSessions
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
+from trainer_ops.engines.fleet import Fleet
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.service import EngineService
 from trainer_ops.errors import TrainerOpsError
@@ -98,6 +99,7 @@ class Console:
     features: FeaturesService
     engines: EngineRegistry
     engine_service: EngineService
+    fleet: Fleet
     releases: ReleaseService
     gateway: GatewayService
     audit: AuditService

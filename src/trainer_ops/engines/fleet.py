@@ -3,7 +3,8 @@ id, fleet-wide reload epochs and the fleet-wide reload lock (ADR 0019).
 
 With a bus that reaches only this process (SQLite, or notifications off) the fleet is this process:
 epochs come from a counter, the lock is the engine slot's own, and only this replica answers reloads.
-Instance bindings are kept in the store either way, so an instance id stays its owner's.
+Instance bindings are kept in the store either way, so an instance id stays its owner's, and every
+replica beats either way, so `view` (the console's Overview) lists whatever replicas share the store.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from trainer_ops.db.engine import Database
 from trainer_ops.engines.fleet_store import FleetStore
@@ -23,6 +25,35 @@ from trainer_ops.infra.clock import Clock
 
 # Bindings and replicas not seen for this long are deleted (housekeeping; they stop counting at the TTL).
 PRUNE_AFTER_MS = 24 * 3600 * 1000
+# The most SDK instances a view of the fleet lists (the console's Overview says when there are more).
+VIEW_INSTANCES = 200
+
+
+@dataclass(frozen=True)
+class ReplicaSeen:
+    replica_id: str
+    started_at: float | None  # epoch seconds; None: this replica, absent from the fleet's table
+    seen_at: float | None  # its last heartbeat
+    this: bool  # the replica answering
+
+
+@dataclass(frozen=True)
+class InstanceSeen:
+    """An SDK engine instance held by a live replica's stream."""
+
+    instance_id: str
+    user_id: str  # the user its binding belongs to
+    engines: tuple[str, ...]
+    replica_id: str
+    attached_at: float  # epoch seconds
+    seen_at: float
+
+
+@dataclass(frozen=True)
+class FleetView:
+    replicas: list[ReplicaSeen]
+    instances: list[InstanceSeen]
+    more: bool  # more instances are alive than `instances` lists
 
 
 class Fleet:
@@ -73,6 +104,35 @@ class Fleet:
         since = self._now_ms() - int(self.ttl_seconds * 1000)
         with self._db.read() as session:
             return self._store.live_replicas(session, since_ms=since) | {self.replica_id}
+
+    def view(self, limit: int = VIEW_INSTANCES) -> FleetView:
+        """The replicas alive (seen within the TTL, as a reload counts them) and the SDK instances they
+        hold (seen within the TTL too), from the store: the same answer whichever replica is asked.
+        This replica is always listed; without its own row (no heartbeat yet, or they fail) with no times."""
+        since = self._now_ms() - int(self.ttl_seconds * 1000)
+        with self._db.read() as session:
+            replicas = self._store.replica_rows(session, since_ms=since)
+            held = self._store.held_instances(session, since_ms=since, limit=limit + 1)
+        seen = [
+            ReplicaSeen(
+                r.replica_id, r.started_at_ms / 1000, r.seen_at_ms / 1000, r.replica_id == self.replica_id
+            )
+            for r in replicas
+        ]
+        if not any(r.this for r in seen):
+            seen.append(ReplicaSeen(self.replica_id, None, None, True))
+        instances = [
+            InstanceSeen(
+                row.instance_id,
+                row.user_id,
+                tuple(e for e in row.engines.split(",") if e),
+                row.replica_id or "",
+                row.attached_at_ms / 1000,
+                row.seen_at_ms / 1000,
+            )
+            for row in held[:limit]
+        ]
+        return FleetView(seen, instances, len(held) > limit)
 
     # instance identity -------------------------------------------------------------------------------
     def attach(self, *, instance_id: str, user_id: str, engines: list[str]) -> bool:

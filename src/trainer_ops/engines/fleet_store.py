@@ -45,6 +45,28 @@ class FleetStore:
         rows = session.execute(select(ReplicaRow.replica_id).where(ReplicaRow.seen_at_ms >= since_ms))
         return {replica for (replica,) in rows}
 
+    def replica_rows(self, session: Session, *, since_ms: int) -> list[ReplicaRow]:
+        """The replicas seen since `since_ms`, the longest running first (ix_fleet_replicas_seen_at_ms)."""
+        query = (
+            select(ReplicaRow)
+            .where(ReplicaRow.seen_at_ms >= since_ms)
+            .order_by(ReplicaRow.started_at_ms, ReplicaRow.replica_id)
+        )
+        return list(session.scalars(query))
+
+    def held_instances(self, session: Session, *, since_ms: int, limit: int) -> list[InstanceRow]:
+        """The SDK instances seen since `since_ms` whose replica was also seen since then, by replica and
+        id, at most `limit`: one join, each live replica's instances read through
+        ix_engine_instances_replica_seen. Bindings no replica holds (replica_id NULL) are not listed."""
+        query = (
+            select(InstanceRow)
+            .join(ReplicaRow, ReplicaRow.replica_id == InstanceRow.replica_id)
+            .where(ReplicaRow.seen_at_ms >= since_ms, InstanceRow.seen_at_ms >= since_ms)
+            .order_by(InstanceRow.replica_id, InstanceRow.instance_id)
+            .limit(limit)
+        )
+        return list(session.scalars(query))
+
     def forget_replica(self, session: Session, *, replica_id: str, now_ms: int) -> None:
         """A replica that stops: it leaves the fleet; its instances stay bound to their owners."""
         session.execute(delete(ReplicaRow).where(ReplicaRow.replica_id == replica_id))

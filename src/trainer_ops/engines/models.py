@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trainer_ops.db.base import Base
@@ -50,13 +50,15 @@ class ActivationRow(Base):
 
 
 class ReplicaRow(Base):
-    """A running replica, kept fresh by its heartbeat (migration 0006)."""
+    """A running replica, kept fresh by its heartbeat (migration 0006; its index 0008)."""
 
     __tablename__ = "fleet_replicas"
 
     replica_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     started_at_ms: Mapped[int] = mapped_column(BigInteger)
     seen_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_fleet_replicas_seen_at_ms", "seen_at_ms"),)
 
 
 class InstanceRow(Base):
@@ -70,3 +72,5 @@ class InstanceRow(Base):
     replica_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     attached_at_ms: Mapped[int] = mapped_column(BigInteger)
     seen_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_engine_instances_replica_seen", "replica_id", "seen_at_ms"),)

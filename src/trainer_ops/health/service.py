@@ -38,11 +38,10 @@ class HealthService:
         self._store_ok = store_ok
         self._probe_store = probe_store
         self._slow_ms = slow_endpoint_ms
-        # The console Overview's live part: the last hour of samples, slowest routes, instances.
+        # The console Overview's live part: the last hour of samples, slowest routes.
         self.live = LiveVitals(
             metrics=metrics,
             sampler=sampler,
-            engines=engines,
             ring=samples or SampleRing(clock=SystemClock()),
             slow_endpoint_ms=slow_endpoint_ms,
         )

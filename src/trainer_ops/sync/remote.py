@@ -7,8 +7,6 @@ replica, which puts the answer on the reload bus for the coordinating replica (e
 
 from __future__ import annotations
 
-import time
-
 from trainer_ops.engines.instances import Command
 from trainer_ops.engines.participant import command_message
 from trainer_ops.sync.broadcaster import Event, Subscriber
@@ -24,7 +22,6 @@ class RemoteInstance:
         self.instance_id = instance_id
         self._subscriber = subscriber
         self._last: tuple[str, int] | None = None
-        self.connected_at = time.time()  # shown on the console's Overview
 
     def send(self, command: Command, *, deadline_seconds: float) -> None:
         self._last = (command.digest, command.version)

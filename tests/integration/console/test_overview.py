@@ -1,18 +1,21 @@
-"""The live Overview's page on both stores: what each role sees (charts, slowest endpoints and engine
-instances only for the full view and diagnostics readers), charts drawn from the samples, data as text."""
+"""The live Overview's page on both stores: what each role sees (charts and slowest endpoints for
+diagnostics readers, the fleet's servers and engine instances for the full view), charts drawn from the
+samples, the fleet read from the store whichever replica answers, data as text."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from trainer_ops.app import Ops
+from trainer_ops.app import Ops, build_ops
+from trainer_ops.config import Settings
+from trainer_ops.engines.fleet_store import FleetStore
 from trainer_ops.sync.broadcaster import Subscriber
-from trainer_ops.sync.remote import RemoteInstance
 
 from ..support import ADMIN_TOKEN, store_document
 from .helpers import browser, new_token, signed_in
@@ -29,6 +32,41 @@ def overview_as(client: TestClient, token: str) -> str:
     return answer.text
 
 
+# Other replicas of the fleet, as their heartbeats write them to the store they share with this one.
+OTHER = "replica-b:41:beef"
+DEAD = "replica-c:42:dead"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def beat(ops: Ops, replica_id: str, held: list[str], *, at_ms: int | None = None) -> None:
+    with ops.database.write() as session:
+        FleetStore().beat(session, replica_id=replica_id, held=held, now_ms=at_ms or now_ms())
+
+
+def attach(
+    ops: Ops,
+    instance_id: str,
+    *,
+    replica_id: str,
+    user: str = "engine-user",
+    engines: str = "content",
+    at_ms: int | None = None,
+) -> None:
+    """An SDK instance's binding, as the replica whose stream took it writes it."""
+    with ops.database.write() as session:
+        FleetStore().put_instance(
+            session,
+            instance_id=instance_id,
+            user_id=user,
+            engines=engines,
+            replica_id=replica_id,
+            now_ms=at_ms or now_ms(),
+        )
+
+
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     made = asyncio.new_event_loop()
@@ -36,13 +74,20 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     made.close()
 
 
-def sdk_instance(
-    ops: Ops, loop: asyncio.AbstractEventLoop, instance_id: str, engine: str = "content"
-) -> RemoteInstance:
-    """An SDK client as the sync stream attaches one (its stream is not read here)."""
-    remote = RemoteInstance(instance_id, Subscriber(loop))
-    ops.engines.add_instance(engine, remote)
-    return remote
+def held_here(
+    ops: Ops, loop: asyncio.AbstractEventLoop, instance_id: str, user: str, engines: list[str]
+) -> None:
+    """An SDK client on this replica's stream, as the sync stream takes one (the stream is not read):
+    bound in the store, and held here, so this replica's heartbeats keep it."""
+    assert ops.sync.claim(instance_id, user_id=user, engines=engines)
+    ops.sync.attach(instance_id, engines, Subscriber(loop))
+
+
+def row_of(html: str, code: str) -> str:
+    """The table row whose header cell is `code` (in <code>)."""
+    found = re.search(rf"<tr[^>]*>\s*<th scope=\"row\"><code>{re.escape(code)}</code>(.*?)</tr>", html, re.S)
+    assert found, f"no row for {code}"
+    return found[1]
 
 
 def test_an_admin_sees_health_charts_slowest_endpoints_and_instances_live(
@@ -59,9 +104,7 @@ def test_an_admin_sees_health_charts_slowest_endpoints_and_instances_live(
     assert html.count('role="img"') == len(CHART_KEYS)
     assert "This server, last hour" in html
     assert "<code>/operator/ops/limits</code>" in html
-    local = ops.engines.slot("content").local.instance_id
-    assert f"<code>{local}</code>" in html
-    assert ops.engines.replica_id in html  # "this server" is named
+    assert "this server" in row_of(html, ops.fleet.replica_id)  # its own heartbeat, from the lifespan
 
 
 def test_charts_draw_the_samples_and_say_the_current_value_and_range(client: TestClient, ops: Ops) -> None:
@@ -126,25 +169,73 @@ def test_diagnostics_parts_follow_the_policy_not_the_role(client: TestClient, op
     assert 'sse-swap="instances"' not in html  # instances follow health.read's full view
 
 
-def test_sdk_instances_are_listed_with_their_engine_and_ruleset(
+def test_the_fleet_is_listed_from_the_store_this_replica_marked_and_the_dead_left_out(
     client: TestClient, ops: Ops, loop: asyncio.AbstractEventLoop
 ) -> None:
-    sdk_instance(ops, loop, "shop-7/engine-a", "missions")
+    long_ago = now_ms() - 60_000  # beyond the 15 s liveness window
+    beat(ops, DEAD, [], at_ms=long_ago)
+    attach(ops, "shop-9/engine-dead", replica_id=DEAD, at_ms=long_ago)
+    beat(ops, OTHER, [])
+    attach(ops, "shop-7/engine-a", replica_id=OTHER, user="shop-7-engine", engines="missions,content")
+    held_here(ops, loop, "shop-8/engine-b", "shop-8-engine", ["scenario"])
+    attach(ops, "shop-8/engine-stale", replica_id=OTHER, at_ms=long_ago)  # held there, not seen lately
     html = overview_as(client, ADMIN_TOKEN)
-    row = re.search(r"<code>shop-7/engine-a</code></th>(.*?)</tr>", html, flags=re.S)
-    assert row, html
-    assert "<td>missions</td>" in row[1]
-    assert "SDK client" in row[1]
-    assert "<time datetime=" in row[1]
+
+    mine, other = row_of(html, ops.fleet.replica_id), row_of(html, OTHER)
+    assert "this server" in mine
+    assert "this server" not in other
+    assert other.count("<time datetime=") == 2  # started, last seen
+    assert f"{len(ops.engines.names())} engines, one instance each" in other
+    assert DEAD not in html
+    assert "shop-9/engine-dead" not in html
+    assert "shop-8/engine-stale" not in html
+
+    remote = row_of(html, "shop-7/engine-a")
+    assert "<td>missions, content</td>" in remote
+    assert "<td>shop-7-engine</td>" in remote
+    assert f"<code>{OTHER}</code></td>" in remote
+    assert remote.count("<time datetime=") == 2  # attached, last seen
+    here = row_of(html, "shop-8/engine-b")
+    assert f'<code>{ops.fleet.replica_id}</code> <span class="tag">this server</span>' in here
 
 
-def test_data_values_render_as_inert_text(
-    client: TestClient, ops: Ops, loop: asyncio.AbstractEventLoop
+def test_another_replica_answers_with_the_same_fleet(
+    settings: Settings, client: TestClient, ops: Ops
 ) -> None:
-    for value in XSS:
-        sdk_instance(ops, loop, value)
+    beat(ops, OTHER, [])
+    attach(ops, "shop-7/engine-a", replica_id=OTHER)
+    other = build_ops(settings)  # another replica on the same store
+    try:
+        seen = other.fleet.view()
+    finally:
+        other.close()
+    assert {r.replica_id for r in seen.replicas} == {ops.fleet.replica_id, OTHER, other.fleet.replica_id}
+    assert [r.replica_id for r in seen.replicas if r.this] == [other.fleet.replica_id]
+    assert [(i.instance_id, i.replica_id) for i in seen.instances] == [("shop-7/engine-a", OTHER)]
+    assert ops.fleet.view(limit=1).more is False
+    attach(ops, "shop-8/engine-b", replica_id=OTHER)
+    assert ops.fleet.view(limit=1).more is True
+
+
+def test_a_replica_without_a_heartbeat_shows_itself_outside_the_fleet(client: TestClient, ops: Ops) -> None:
+    ops.fleet.leave()
+    html = overview_as(client, ADMIN_TOKEN)
+    mine = row_of(html, ops.fleet.replica_id)
+    assert "this server" in mine
+    assert "not in the fleet" in mine
+
+
+def test_no_sdk_instance_says_so(client: TestClient, ops: Ops) -> None:
+    html = overview_as(client, ADMIN_TOKEN)
+    assert "No SDK engine instance is connected" in html
+
+
+def test_data_values_render_as_inert_text(client: TestClient, ops: Ops) -> None:
+    beat(ops, OTHER, [])
+    for n, value in enumerate(XSS):
+        attach(ops, value, replica_id=OTHER, user=XSS[1 - n])
     html = overview_as(client, ADMIN_TOKEN)
     assert "<script>alert(1)</script>" not in html
     assert "<img src=x" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # an id and a user
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 2

@@ -75,6 +75,9 @@ def test_an_admin_gets_every_part_again_and_again(live: LiveServer) -> None:
         first = read_events(lines, until={"health", "engines", "charts", "slowest", "instances"})
         names = [n for n, _ in first]
         assert set(names) == {"health", "engines", "charts", "slowest", "instances"}
+        assert "this server" in dict(first)["instances"]  # the fleet, read from the store each time
+        assert live.ops is not None
+        assert live.ops.fleet.replica_id in dict(first)["instances"]
         charts = dict(first)["charts"]
         assert charts.count('role="img"') == 5
         taken = int(_taken(charts))

@@ -1,6 +1,7 @@
 """The Overview: health and each engine's status as far as the caller's view of `health.read` goes; for
 callers the policy lets read diagnostics, this server's last hour in charts and its slowest routes; for
-the full view, the engine instances it holds. Live: /console/overview/events sends each part again."""
+the full view, the fleet: its live replicas and the engine instances they hold, read from the store, so
+the same whichever replica answers. Live: /console/overview/events sends each part again."""
 
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ async def _values(request: Request, me: SignedIn, view: str) -> dict[str, Any]:
     diagnostics = edge_of(request).policy().decide(me.who, "diagnostics.read").allowed
     samples = live.ring.samples() if diagnostics else []
     now = console.clock.now()
+    full = view == "full"
     return {
         "report": report,
-        "rulesets": console.health.active_rulesets() if view == "full" else {},
+        "rulesets": console.health.active_rulesets() if full else {},
         "updated": now,
         "replica": console.engines.replica_id,
         "charts": charts.charts(samples, now=now, span_seconds=live.ring.history_seconds)
@@ -58,7 +60,10 @@ async def _values(request: Request, me: SignedIn, view: str) -> dict[str, Any]:
         "sampling": {"count": len(samples), "every": live.ring.every_seconds, "taken": live.ring.taken},
         "slowest": live.slowest() if diagnostics else None,
         "slow_ms": f"{console.settings.slow_endpoint_ms:g}",
-        "instances": live.instances() if view == "full" else None,
+        "instances": await run_in_threadpool(console.fleet.view) if full else None,
+        # Each replica runs one in-process instance per engine type (this one's types: one release).
+        "local_engines": console.engines.names(),
+        "fleet_window": f"{console.fleet.ttl_seconds:g}",
     }
 
 
