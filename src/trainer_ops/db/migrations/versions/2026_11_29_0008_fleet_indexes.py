@@ -10,7 +10,7 @@ Indexes only: nothing to grant.
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-30
+Create Date: 2026-11-29
 """
 
 from __future__ import annotations
