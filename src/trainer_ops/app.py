@@ -67,6 +67,9 @@ from trainer_ops.limits.types import KIND as LIMITS
 from trainer_ops.modelconfig import routes as model_config_routes
 from trainer_ops.modelconfig.types import DEFAULT_MODEL_CONFIG, Catalogs, check_config
 from trainer_ops.modelconfig.types import KIND as MODEL_CONFIG
+from trainer_ops.policy import routes as policy_routes
+from trainer_ops.policy.service import PolicyEditor
+from trainer_ops.policy.types import in_force
 from trainer_ops.releases import routes as release_routes
 from trainer_ops.releases.service import ReleaseService
 from trainer_ops.sync import routes as sync_routes
@@ -97,6 +100,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_routes.router,
     gateway_routes.router,
     sync_routes.router,
+    policy_routes.router,
 )
 SAMPLE_SECONDS = 5.0
 JOIN_WAIT_SECONDS = 5.0
@@ -133,6 +137,7 @@ class Ops:
     keys: KeyCheck
     fleet: Fleet
     console: ConsoleSessions
+    policy_editor: PolicyEditor
     _policy: tuple[int, Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -141,8 +146,7 @@ class Ops:
         doc = self.holder.current.get(POLICY)
         cached = self._policy
         if cached is None or cached[0] != doc.version:
-            merged = {"operations": {**DEFAULT_POLICY["operations"], **doc.document.get("operations", {})}}
-            cached = (doc.version, Policy.from_document(merged, version=doc.version))
+            cached = (doc.version, Policy.from_document(in_force(doc.document), version=doc.version))
             self._policy = cached
         return cached[1]
 
@@ -422,6 +426,13 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             clock=clock,
             session_seconds=settings.console_session_seconds,
         ),
+        policy_editor=PolicyEditor(
+            database=database,
+            writer=writer,
+            documents=documents,
+            holder=holder,
+            engine_types=engines.names(),
+        ),
         releases=ReleaseService(
             database=database,
             writer=writer,
@@ -514,6 +525,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     )
     app.state.model_config = ops.model_config
     app.state.limits = ops.limits
+    app.state.policy_editor = ops.policy_editor
     app.state.features = ops.features
     app.state.health = ops.health
     app.state.metrics = ops.metrics

@@ -39,6 +39,7 @@ DOCUMENTED_READS = [
     f"{OPS}/diagnostics",
     f"{OPS}/limits",
     f"{OPS}/audit",
+    f"{OPS}/policy",
 ]
 
 
@@ -311,3 +312,17 @@ def test_probes_and_metrics_need_no_token_and_everything_else_does(openapi: dict
             assert operation.get("security") == [], f"{method} {path}"
         else:
             assert operation.get("security", openapi["security"]) == openapi["security"], f"{method} {path}"
+
+
+def test_the_documented_policy_body_takes_what_get_answers_and_refuses_an_unknown_operation(
+    openapi: dict[str, Any], client: TestClient
+) -> None:
+    schema = openapi["paths"][f"{OPS}/policy"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    validator = schema_validator(openapi, schema)
+    policy = client.get(f"{OPS}/policy").json()
+
+    assert list(validator.iter_errors(policy)) == []
+    assert client.put(f"{OPS}/policy", json=policy).status_code == 200
+    unknown = {"operations": {"policy.burn": {"admin": {}}}}
+    assert list(validator.iter_errors(unknown)) != []
+    assert client.put(f"{OPS}/policy", json=unknown).status_code == 422

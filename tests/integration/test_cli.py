@@ -103,3 +103,49 @@ def test_first_server_start_without_bootstrap_token_writes_private_admin_token(
     assert path.stat().st_mode & 0o777 == 0o600
     assert as_admin.status_code == 200
     assert_problem(anonymous, 401)
+
+
+def test_policy_show_prints_the_policy_in_force_and_set_replaces_it_through_the_same_checks(
+    cli_home: Path, database_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    shown = CliRunner().invoke(cli, ["policy", "show"])
+    assert shown.exit_code == 0, shown.output
+    policy = json.loads(shown.stdout)
+    assert policy["operations"]["limits.read"] == {"admin": {}}
+    assert "policy version 1" in shown.stderr
+    policy["operations"]["limits.read"]["region"] = {}
+    edited = tmp_path / "policy.json"
+    edited.write_text(json.dumps(policy))
+
+    stale = CliRunner().invoke(cli, ["policy", "set", str(edited), "--if-match", "7"])
+    done = CliRunner().invoke(cli, ["policy", "set", str(edited), "--if-match", "1"])
+    locked = tmp_path / "locked.json"
+    locked.write_text(json.dumps({"operations": {"policy.update": {}}}))
+    refused = CliRunner().invoke(cli, ["policy", "set", str(locked)])
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"operations": {"limits.read": {"regoin": {}}}}))
+    invalid = CliRunner().invoke(cli, ["policy", "set", str(unknown)])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    unreadable = CliRunner().invoke(cli, ["policy", "set", str(broken)])
+
+    assert stale.exit_code == 2
+    assert "current version is 1" in stale.stderr
+    assert done.exit_code == 0, done.output
+    assert "policy version 2" in done.stderr
+    assert refused.exit_code == 2
+    assert "nobody could change it" in refused.stderr
+    assert invalid.exit_code == 2
+    assert "operations/limits.read/regoin" in invalid.stderr
+    assert unreadable.exit_code == 1
+    token = CliRunner().invoke(cli, ["token", "create", "--role", "region", "--region", "EU", "--user", "u1"])
+    region = token.stdout.strip().splitlines()[-1]
+    with app_client(server_settings(cli_home, database_url), token=None) as client:
+        assert client.get("/operator/ops/limits", headers=bearer(region)).status_code == 200
+        admin = bearer((cli_home / "admin-token").read_text().strip())
+        [entry] = client.get(
+            "/operator/ops/audit", params={"action": "update_config", "userId": "cli"}, headers=admin
+        ).json()["items"]
+    assert entry["after"] == {"limits.read": {"admin": {}, "region": {}}}

@@ -199,3 +199,20 @@ def test_close_ends_the_stream_at_once(server: LiveServer, token_for: Any) -> No
     while "engine-3" in server.ops.sync.held():
         assert time.monotonic() < deadline, "the server still holds the closed stream"
         time.sleep(0.02)
+
+
+def test_the_policy_is_in_the_snapshot_and_its_changes_reach_the_stream(
+    sdk: OpsClient, admin: httpx.Client
+) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    assert sdk.snapshot.policy["operations"]["limits.read"] == {"admin": {}}
+    assert sdk.version("policy") == 1
+    policy = admin.get("/operator/ops/policy").json()
+    policy["operations"]["limits.read"]["region"] = {}
+
+    assert admin.put("/operator/ops/policy", json=policy).status_code == 200
+
+    assert sdk.wait_for(lambda s: "region" in s.policy["operations"]["limits.read"], 5)
+    assert sdk.version("policy") == 2
+    assert sdk.model_config["model"] == "gpt-5.1"  # the other documents are untouched

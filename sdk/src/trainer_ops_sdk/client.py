@@ -215,6 +215,9 @@ class OpsClient:
         elif kind == "document":
             if data["version"] > self._snapshot.versions.get(data["kind"], 0):  # replays may repeat
                 self._update(event_id, lambda s: _set_document(s, data))
+        elif kind == "policy":
+            if data["version"] > self._snapshot.versions.get("policy", 0):
+                self._update(event_id, lambda s: _set_policy(s, data))
         elif kind == "ruleset":
             ruleset = Ruleset.model_validate(data)
             if self._refused.get(ruleset.engine) == ruleset.digest:
@@ -342,6 +345,11 @@ class OpsClient:
 def _set_document(snapshot: Snapshot, data: dict[str, Any]) -> None:
     setattr(snapshot, DOCUMENT_FIELDS[data["kind"]], data["document"])
     snapshot.versions[data["kind"]] = data["version"]
+
+
+def _set_policy(snapshot: Snapshot, data: dict[str, Any]) -> None:
+    snapshot.policy = data["document"]
+    snapshot.versions["policy"] = data["version"]
 
 
 def _events(lines: Iterator[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -174,6 +174,8 @@ DEFAULT_POLICY: dict[str, Any] = {
         "artifacts.write": {"admin": {}},
         "tokens.manage": {"admin": {}},
         "policy.read": {"admin": {}},
+        # Replacing the policy (PUT /operator/ops/policy); the lock-out guard keeps some role able to.
+        "policy.update": {"admin": {}},
         # Signing in to the operator console (ADR 0021): operators of every scope (team counts as
         # branch), never engines: a service token is a machine's credential, not a person's.
         "console.use": {"admin": {}, "region": {}, "country": {}, "branch": {}},

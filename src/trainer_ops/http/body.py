@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
@@ -64,6 +65,26 @@ def parse_json(raw: bytes, model: type[M]) -> M:
         errors = field_errors(exc)
         names = ", ".join(sorted({e["field"] for e in errors}))
         raise Invalid("http.invalid_body", f"invalid field(s): {names}", errors=errors) from None
+
+
+async def parse_object(request: Request) -> dict[str, Any]:
+    """A JSON object body checked only for being one (415, 400, 422): for documents whose own schema
+    validates the rest, naming each bad path, as the policy does."""
+    require_json_type(request)
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("http.empty_body", "a JSON body is required")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("http.bad_json", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Invalid(
+            "http.not_an_object",
+            "the body must be a JSON object",
+            errors=[{"field": "body", "message": "must be a JSON object"}],
+        )
+    return value
 
 
 def drop_null(*fields: str) -> Any:

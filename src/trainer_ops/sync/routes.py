@@ -67,7 +67,7 @@ async def get_snapshot(
     return json_response(_service(request).snapshot())
 
 
-STREAM_EVENTS = ["snapshot", "resync", "document", "ruleset", "reload", "restore"]
+STREAM_EVENTS = ["snapshot", "resync", "document", "policy", "ruleset", "reload", "restore"]
 
 
 @router.get(
@@ -96,8 +96,8 @@ async def stream(
     engines: str | None = Query(None, description="engines this instance runs (comma list)"),
 ) -> Response:
     """Server-sent events: `snapshot` first (or, resuming with `Last-Event-ID`, the missed events, or a
-    `resync` snapshot when they cannot be replayed), then `document` and `ruleset` changes as they
-    happen. With `instance` and `engines`, the caller is also an engine instance: it receives `reload`
+    `resync` snapshot when they cannot be replayed), then `document`, `policy` and `ruleset` changes as
+    they happen. With `instance` and `engines`, the caller is also an engine instance: it receives `reload`
     and `restore` commands and answers each reload at .../instances/{instance}/replies."""
     await authorize(request, who, "snapshot.read")
     service = _service(request)

@@ -12,11 +12,16 @@ from trainer_ops.engines.participant import ReloadParticipant
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.types import Reply
 from trainer_ops.errors import NotFound
+from trainer_ops.policy.types import KIND as POLICY
+from trainer_ops.policy.types import in_force
 from trainer_ops.sync.broadcaster import Broadcaster, Subscriber
 from trainer_ops.sync.remote import RemoteInstance, command_json
 from trainer_ops.versions.snapshot import Snapshot, SnapshotHolder
 
 DOCUMENT_KEYS = {"model_config": "modelConfig", "features": "features", "limits": "limits"}
+# The policy goes out as an event of its own name, not as a `document`: SDKs released before it was
+# on the stream fail on a `document` of a kind they do not know, and skip an event they do not know.
+POLICY_EVENT = "policy"
 
 
 class SyncService:
@@ -50,6 +55,10 @@ class SyncService:
             doc = current.get(kind)
             out[key] = doc.document
             out["versions"][kind] = doc.version
+        policy = current.documents.get(POLICY)
+        if policy is not None:
+            out["policy"] = in_force(policy.document)
+            out["versions"][POLICY] = policy.version
         out["rulesets"] = {}
         for engine in self._registry.names():
             active = self._registry.slot(engine).active
@@ -74,6 +83,19 @@ class SyncService:
                         "document": doc.document,
                     },
                 )
+
+        self._on_policy(snapshot)
+
+    def _on_policy(self, snapshot: Snapshot) -> None:
+        doc = snapshot.documents.get(POLICY)
+        with self._lock:
+            if doc is None or doc.version <= self._last.get(POLICY, 0):
+                return
+            self._last[POLICY] = doc.version
+            self.broadcaster.publish(
+                POLICY_EVENT,
+                {"kind": POLICY, "version": doc.version, "document": in_force(doc.document)},
+            )
 
     def _on_engine(self, engine: str, active: Command | None) -> None:
         if active is not None:
