@@ -22,6 +22,8 @@ class Snapshot(BaseModel):
     modelConfig: dict[str, Any] = Field(default_factory=dict)
     features: dict[str, Any] = Field(default_factory=lambda: {"features": {}, "overrides": {}})
     limits: dict[str, Any] = Field(default_factory=dict)
+    # The places catalogue: {"regions": [{"code", "name", "countries": [{..., "branches": [...]}]}]}.
+    places: dict[str, Any] = Field(default_factory=lambda: {"regions": []})
     rulesets: dict[str, Ruleset] = Field(default_factory=dict)
 
     def is_enabled(self, feature: str, region: str | None = None, default: bool = False) -> bool:

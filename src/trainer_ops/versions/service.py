@@ -30,8 +30,14 @@ _MISSING = {
     "model_config": "model_config.missing",
     "features": "features.missing",
     "limits": "limits.missing",
+    "places": "places.missing",
 }
-_STALE = {"model_config": "model_config.stale", "features": "features.stale", "limits": "limits.stale"}
+_STALE = {
+    "model_config": "model_config.stale",
+    "features": "features.stale",
+    "limits": "limits.stale",
+    "places": "places.stale",
+}
 _NO_SUCH_VERSION = {
     "model_config": "model_config.no_such_version",
     "features": "features.no_such_version",
