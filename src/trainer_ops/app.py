@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from trainer_ops.access.identity import HeaderIdentity
+from trainer_ops.access.places import EMPTY_PLACES, PlaceCatalogue
+from trainer_ops.access.places import KIND as PLACES
 from trainer_ops.access.service import Authenticator, TokenService
 from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
 from trainer_ops.audit import routes as audit_routes
@@ -67,6 +69,8 @@ from trainer_ops.limits.types import KIND as LIMITS
 from trainer_ops.modelconfig import routes as model_config_routes
 from trainer_ops.modelconfig.types import DEFAULT_MODEL_CONFIG, Catalogs, check_config
 from trainer_ops.modelconfig.types import KIND as MODEL_CONFIG
+from trainer_ops.places import routes as places_routes
+from trainer_ops.places.service import PlacesService, PlaceUse
 from trainer_ops.policy import routes as policy_routes
 from trainer_ops.policy.service import PolicyEditor
 from trainer_ops.policy.types import in_force
@@ -88,6 +92,7 @@ DEFAULT_DOCUMENTS: dict[str, dict[str, Any]] = {
     FEATURES: DEFAULT_FEATURES,
     LIMITS: DEFAULT_LIMITS,
     POLICY: DEFAULT_POLICY,
+    PLACES: EMPTY_PLACES,
 }
 TITLE, VERSION, SUMMARY = "trainer-ops", "2.0.0", "System Operations API v2 of Retail AI Trainer."
 ROUTERS: tuple[APIRouter, ...] = (
@@ -100,6 +105,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_routes.router,
     gateway_routes.router,
     sync_routes.router,
+    places_routes.router,
     policy_routes.router,
 )
 SAMPLE_SECONDS = 5.0
@@ -138,15 +144,19 @@ class Ops:
     fleet: Fleet
     console: ConsoleSessions
     policy_editor: PolicyEditor
-    _policy: tuple[int, Policy] | None = field(default=None)
+    places: PlacesService
+    catalogue: PlaceCatalogue
+    _policy: tuple[tuple[int, int], Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
         """The policy in force: the stored document's operations over the built-in defaults, so an
         operation added by a newer release is governed (deny unless the defaults allow) on old stores."""
         doc = self.holder.current.get(POLICY)
+        places = self.catalogue()  # the policy carries the catalogue: `own_scope` needs it (ADR 0023)
         cached = self._policy
-        if cached is None or cached[0] != doc.version:
-            cached = (doc.version, Policy.from_document(in_force(doc.document), version=doc.version))
+        if cached is None or cached[0] != (doc.version, places.version):
+            policy = Policy.from_document(in_force(doc.document), version=doc.version, places=places)
+            cached = ((doc.version, places.version), policy)
             self._policy = cached
         return cached[1]
 
@@ -340,7 +350,8 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             own=database.backend_pids.__contains__,
             channels={RELOAD_CHANNEL: bus.deliver},
         )
-    tokens = TokenService(audit=audit, clock=clock)
+    catalogue = PlaceCatalogue(lambda: _places_of(holder))
+    tokens = TokenService(audit=audit, clock=clock, places=catalogue)
     authenticator = Authenticator(
         lookup=None,
         jwt_secret=jwt_secret,
@@ -348,7 +359,20 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         cache_seconds=settings.token_cache_seconds,
+        places=catalogue,
     )
+
+    def token_uses(session: Session) -> list[PlaceUse]:
+        return [
+            PlaceUse(f"token of user {user}", region, country, branch)
+            for user, region, country, branch in tokens.live_places(session)
+        ]
+
+    def override_uses(session: Session) -> list[PlaceUse]:
+        loaded = documents.load(session, [FEATURES])
+        overrides = loaded[0].document.get("overrides", {}) if loaded else {}
+        return [PlaceUse(f"feature overrides of region {region}", region=region) for region in overrides]
+
     ops = Ops(
         settings=settings,
         clock=clock,
@@ -442,10 +466,24 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             holder=holder,
             clock=clock,
         ),
+        places=PlacesService(
+            database=database,
+            writer=writer,
+            documents=documents,
+            holder=holder,
+            uses=[token_uses, override_uses],
+        ),
+        catalogue=catalogue,
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     refresher.also.append(engine_service.sync_from_store)
     return ops
+
+
+def _places_of(holder: SnapshotHolder) -> tuple[int, dict[str, Any]] | None:
+    """The catalogue in the snapshot (None before the store is loaded: codes are checked for shape)."""
+    doc = holder.current.documents.get(PLACES)
+    return (doc.version, doc.document) if doc is not None else None
 
 
 def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
@@ -521,7 +559,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         writer=ops.writer,
         audit=ops.audit,
         policy=ops.policy,
-        identity=HeaderIdentity(settings.trusted_proxies),
+        identity=HeaderIdentity(settings.trusted_proxies, places=ops.catalogue),
     )
     app.state.model_config = ops.model_config
     app.state.limits = ops.limits
@@ -534,6 +572,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.releases = ops.releases
     app.state.gateway = ops.gateway
     app.state.sync = ops.sync
+    app.state.places = ops.places
     app.state.refresher = ops.refresher  # reads with minVersion catch up through it
     app.state.console = Console(
         settings=settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -149,3 +150,38 @@ def test_policy_show_prints_the_policy_in_force_and_set_replaces_it_through_the_
             "/operator/ops/audit", params={"action": "update_config", "userId": "cli"}, headers=admin
         ).json()["items"]
     assert entry["after"] == {"limits.read": {"admin": {}, "region": {}}}
+
+
+def test_places_set_and_show_on_the_local_store_and_tokens_are_then_checked_against_them(
+    cli_home: Path, database_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    empty = runner.invoke(cli, ["places", "show"])
+    assert empty.exit_code == 0, empty.output
+    assert orjson.loads(empty.stdout) == {"regions": []}
+    file = tmp_path / "places.json"
+    asia = {"code": "apac", "name": "Asia", "countries": [{"code": "kr", "name": "K"}]}
+    file.write_bytes(orjson.dumps({"regions": [asia, {"code": "EU", "name": "Europe"}]}))
+    stale = runner.invoke(cli, ["places", "set", str(file), "--if-match", "7"])
+    assert stale.exit_code == 2
+    assert "current version is 1" in stale.stderr
+    done = runner.invoke(cli, ["places", "set", str(file), "--if-match", "1"])
+    assert done.exit_code == 0, done.output
+    assert "version 2" in done.stdout
+    shown = orjson.loads(runner.invoke(cli, ["places", "show"]).stdout)
+    assert shown["regions"][0]["code"] == "APAC"
+    assert shown["regions"][0]["countries"][0]["code"] == "KR"
+    file.write_text('{"regions": [{"code": "A B", "name": "x"}]}')
+    bad = runner.invoke(cli, ["places", "set", str(file)])
+    assert bad.exit_code == 2
+    assert "regions.0.code" in bad.stderr
+    wrong = runner.invoke(
+        cli, ["token", "create", "--role", "country", "--country", "KR", "--region", "EU", "--user", "u"]
+    )
+    assert wrong.exit_code == 2
+    assert "under region 'APAC', not 'EU'" in wrong.stderr
+    unknown = runner.invoke(cli, ["token", "create", "--role", "country", "--country", "JP", "--user", "u"])
+    assert unknown.exit_code == 2
+    assert "known countries: KR" in unknown.stderr
+    ok = runner.invoke(cli, ["token", "create", "--role", "country", "--country", "kr", "--user", "u"])
+    assert ok.exit_code == 0, ok.output

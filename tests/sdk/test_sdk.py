@@ -65,6 +65,20 @@ def test_start_gives_the_whole_snapshot_and_follows_changes(sdk: OpsClient, admi
     assert sdk.version("features") == 3
 
 
+def test_the_places_catalogue_arrives_in_the_snapshot_and_follows_the_stream(
+    sdk: OpsClient, admin: httpx.Client
+) -> None:
+    sdk.start()
+    assert sdk.connected.wait(5)
+    assert sdk.places == {"regions": []}
+    changed = admin.put("/operator/ops/places", json={"regions": [{"code": "eu", "name": "Europe"}]})
+    assert changed.status_code == 200, changed.text
+    assert sdk.wait_for(
+        lambda s: s.places["regions"][:1] == [{"code": "EU", "name": "Europe", "countries": []}], 5
+    )
+    assert sdk.version("places") == 2
+
+
 def test_reload_handlers_ack_and_nack(sdk: OpsClient, admin: httpx.Client) -> None:
     applied: list[dict[str, Any]] = []
 

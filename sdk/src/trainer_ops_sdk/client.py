@@ -19,7 +19,12 @@ from trainer_ops_sdk.models import Ruleset, Snapshot
 
 log = logging.getLogger("trainer_ops_sdk")
 ReloadHandler = Callable[[dict[str, Any]], None]
-DOCUMENT_FIELDS = {"model_config": "modelConfig", "features": "features", "limits": "limits"}
+DOCUMENT_FIELDS = {
+    "model_config": "modelConfig",
+    "features": "features",
+    "limits": "limits",
+    "places": "places",
+}
 
 
 class OpsUnavailable(RuntimeError):
@@ -77,6 +82,11 @@ class OpsClient:
     @property
     def limits(self) -> dict[str, Any]:
         return self._snapshot.limits
+
+    @property
+    def places(self) -> dict[str, Any]:
+        """The places catalogue (regions, countries, branches); `{"regions": []}` while it is empty."""
+        return self._snapshot.places
 
     def ruleset(self, engine: str) -> Ruleset | None:
         return self._snapshot.rulesets.get(engine)
@@ -212,7 +222,9 @@ class OpsClient:
     def _handle(self, event_id: str, kind: str, data: dict[str, Any]) -> None:
         if kind in ("snapshot", "resync"):
             self._install(Snapshot.model_validate(data), source="server")
-        elif kind == "document":
+        elif kind in ("document", "places"):  # the catalogue has an event of its own (ADR 0023)
+            if data.get("kind") not in DOCUMENT_FIELDS:
+                return  # a kind a newer server has and this client does not know: skip it
             if data["version"] > self._snapshot.versions.get(data["kind"], 0):  # replays may repeat
                 self._update(event_id, lambda s: _set_document(s, data))
         elif kind == "policy":

@@ -22,6 +22,8 @@ class Snapshot(BaseModel):
     modelConfig: dict[str, Any] = Field(default_factory=dict)
     features: dict[str, Any] = Field(default_factory=lambda: {"features": {}, "overrides": {}})
     limits: dict[str, Any] = Field(default_factory=dict)
+    # The places catalogue: {"regions": [{"code", "name", "countries": [{..., "branches": [...]}]}]}.
+    places: dict[str, Any] = Field(default_factory=lambda: {"regions": []})
     # The scope policy in force (operation -> role -> rule), for consoles and tools that show it.
     policy: dict[str, Any] = Field(default_factory=dict)
     rulesets: dict[str, Ruleset] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, normal, refused
 from trainer_ops.access.types import Principal, Role
 from trainer_ops.config import parse_networks
 from trainer_ops.errors import Unauthorized
@@ -27,8 +28,9 @@ _OPERATOR_SCOPES = {
 
 
 class HeaderIdentity:
-    def __init__(self, trusted_proxies: str) -> None:
+    def __init__(self, trusted_proxies: str, places: Callable[[], PlaceIndex] = lambda: EMPTY_INDEX) -> None:
         self._networks = parse_networks(trusted_proxies)
+        self._places = places
 
     @property
     def enabled(self) -> bool:
@@ -71,13 +73,18 @@ class HeaderIdentity:
         for name, value in places.items():
             if value is not None:
                 _check_value(_title(f"x-{name}"), value)
+        region, country, branch = (
+            normal(places["region"]),
+            normal(places["country"]),
+            normal(places["branch"]),
+        )
+        # The proxy vouches for the user, not for our catalogue: a place it does not have is a 401.
+        failure = self._places().scope_problem(region=region, country=country, branch=branch)
+        if failure:
+            challenge = 'Bearer realm="trainer-ops", error="invalid_request"'
+            raise refused(failure, challenge=challenge)
         return Principal(
-            user_id=user_id,
-            role=role,
-            region=places["region"],
-            country=places["country"],
-            branch=places["branch"],
-            via="headers",
+            user_id=user_id, role=role, region=region, country=country, branch=branch, via="headers"
         )
 
 

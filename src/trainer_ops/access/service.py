@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.models import ApiTokenRow
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, check_places, normal, refused
 from trainer_ops.access.store import TokenStore
 from trainer_ops.access.types import Principal, Role
 from trainer_ops.audit.service import AuditService
@@ -40,11 +42,26 @@ class NewToken:
     row_id: int
 
 
+Places = Callable[[], PlaceIndex]
+
+
+def _no_places() -> PlaceIndex:
+    return EMPTY_INDEX
+
+
 class TokenService:
-    def __init__(self, *, audit: AuditService, clock: Clock, store: TokenStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        audit: AuditService,
+        clock: Clock,
+        store: TokenStore | None = None,
+        places: Places = _no_places,
+    ) -> None:
         self._audit = audit
         self._clock = clock
         self._store = store or TokenStore()
+        self._places = places
 
     def create(
         self,
@@ -59,7 +76,16 @@ class TokenService:
         token: str | None = None,
         ttl_seconds: float | None = None,
     ) -> NewToken:
+        region, country, branch = normal(region), normal(country), normal(branch)
         _check_scope(role, region=region, country=country, branch=branch)
+        # Checked against the catalogue in force (shape only while it is empty), parents included.
+        check_places(
+            self._places(),
+            region=region,
+            country=country,
+            branch=branch,
+            fields={"region": "region", "country": "country", "branch": "branch"},
+        )
         if not user_id.strip():
             raise Invalid("token.user_required", "a token needs a user id (--user)")
         value = token or TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -129,11 +155,20 @@ class TokenService:
         return Principal(
             user_id=row.user_id,
             role=Role(row.role),
-            region=row.region,
-            country=row.country,
-            branch=row.branch,
+            # Tokens made before codes were normalised may hold lower case (ADR 0023).
+            region=normal(row.region),
+            country=normal(row.country),
+            branch=normal(row.branch),
             via="token",
         )
+
+    def live_places(self, session: Session) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(user, region, country, branch) of every token in force that names a place."""
+        return [
+            (row.user_id, normal(row.region), normal(row.country), normal(row.branch))
+            for row in self._store.list_all(session)
+            if self._in_force(row) and (row.region or row.country or row.branch)
+        ]
 
 
 def _check_scope(role: Role, *, region: str | None, country: str | None, branch: str | None) -> None:
@@ -161,6 +196,7 @@ class Authenticator:
         issuer: str = "",
         audience: str = "",
         cache_seconds: float = 5.0,
+        places: Places = _no_places,
     ) -> None:
         # lookup(token) -> Principal | None; a callable so the HTTP edge never opens sessions itself.
         self._lookup = lookup
@@ -169,6 +205,7 @@ class Authenticator:
         self._issuer = issuer or None
         self._audience = audience or None
         self._cache_seconds = cache_seconds
+        self._places = places
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
 
@@ -255,12 +292,18 @@ class Authenticator:
             name = ".".join(str(part) for part in first["loc"]) or "claims"
             message = f"the JWT's {name!r} claim is not valid: {first['msg']}"
             raise _unauthorized(message, "invalid_token") from None
+        region, country, branch = normal(checked.region), normal(checked.country), normal(checked.branch)
+        # A signed token naming a place the catalogue does not have (or under another parent) is a
+        # credential we cannot place: 401 naming the code, like any other bad claim.
+        failure = self._places().scope_problem(region=region, country=country, branch=branch)
+        if failure:
+            raise refused(failure, challenge='Bearer realm="trainer-ops", error="invalid_token"')
         principal = Principal(
             user_id=checked.sub,
             role=checked.role,
-            region=checked.region,
-            country=checked.country,
-            branch=checked.branch,
+            region=region,
+            country=country,
+            branch=branch,
             via="jwt",
         )
         return principal, checked.exp

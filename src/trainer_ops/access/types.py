@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, within
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -65,9 +67,13 @@ class Policy:
 
     version: int
     rules: dict[str, dict[Role, Rule]] = field(default_factory=dict)
+    # The places catalogue in force: `own_scope` asks it what lies under the caller's place (ADR 0023).
+    places: PlaceIndex = EMPTY_INDEX
 
     @classmethod
-    def from_document(cls, document: dict[str, Any], *, version: int) -> Policy:
+    def from_document(
+        cls, document: dict[str, Any], *, version: int, places: PlaceIndex = EMPTY_INDEX
+    ) -> Policy:
         rules: dict[str, dict[Role, Rule]] = {}
         for operation, by_role in document["operations"].items():
             parsed: dict[Role, Rule] = {}
@@ -84,7 +90,7 @@ class Policy:
                     engine_in=frozenset(engines) if engines is not None else None,
                 )
             rules[operation] = parsed
-        return cls(version=version, rules=rules)
+        return cls(version=version, rules=rules, places=places)
 
     def operations(self) -> list[str]:
         return sorted(self.rules)
@@ -112,13 +118,13 @@ class Policy:
             allowed = ", ".join(sorted(rule.engine_in)) or "none"
             return Decision(False, f"role {principal.role.value!r} may {operation} only for: {allowed}")
         for condition in rule.conditions:
-            failure = _check(condition, principal, attrs)
+            failure = _check(condition, principal, attrs, self.places)
             if failure:
                 return Decision(False, failure)
         return Decision(True, view=rule.view)
 
 
-def _check(condition: str, principal: Principal, attrs: dict[str, Any]) -> str:
+def _check(condition: str, principal: Principal, attrs: dict[str, Any], places: PlaceIndex) -> str:
     if condition == "own_region":
         region = attrs.get("region")
         if not principal.region:
@@ -130,9 +136,24 @@ def _check(condition: str, principal: Principal, attrs: dict[str, Any]) -> str:
             return "this feature is not region-overridable; only an admin may change it"
     elif condition == "own_scope":
         scope = attrs.get("scope")
-        if scope and scope not in principal.scope.values():
-            return f"scope {scope!r} is outside the caller's scope"
+        if scope and not contains(principal, scope, places):
+            own = ", ".join(f"{k} {v}" for k, v in principal.scope.items()) or "no place"
+            return f"scope {scope!r} is wider than or outside the caller's scope ({own})"
     return ""
+
+
+def contains(principal: Principal, scope: str, places: PlaceIndex) -> bool:
+    """Is `scope` inside the caller's own place? Admins hold every place; see access.places.within."""
+    if principal.role is Role.ADMIN:
+        return True
+    return within(
+        principal.role.value,
+        scope,
+        places,
+        region=principal.region,
+        country=principal.country,
+        branch=principal.branch,
+    )
 
 
 # The default policy (design.md, spec section 8). Stored as version 1 of the policy document.
@@ -174,6 +195,8 @@ DEFAULT_POLICY: dict[str, Any] = {
         "artifacts.write": {"admin": {}},
         "tokens.manage": {"admin": {}},
         "policy.read": {"admin": {}},
+        "places.read": {"admin": {}},
+        "places.update": {"admin": {}},
         # Replacing the policy (PUT /operator/ops/policy); the lock-out guard keeps some role able to.
         "policy.update": {"admin": {}},
         # Signing in to the operator console (ADR 0021): operators of every scope (team counts as

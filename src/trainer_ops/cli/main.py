@@ -12,6 +12,7 @@ from trainer_ops.app import build_ops, create_app
 from trainer_ops.audit.types import Actor
 from trainer_ops.cli.audit import audit_app
 from trainer_ops.cli.keys import RefusesForKeys, keys_app
+from trainer_ops.cli.places import places_app
 from trainer_ops.cli.policy import policy_app
 from trainer_ops.config import Settings
 from trainer_ops.db import migrate
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(places_app, name="places")
 app.add_typer(policy_app, name="policy")
 out = Console()
 err = Console(stderr=True)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from trainer_ops.access.places import is_code, normal
 from trainer_ops.access.types import Principal
 from trainer_ops.engines.schemas import HotReloadRequest, HotReloadResult, RulesetRead
 from trainer_ops.engines.service import EngineService
@@ -14,7 +15,7 @@ from trainer_ops.errors import BadRequest, NotFound
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body, require_json_type
 from trainer_ops.http.context import request_id_of
-from trainer_ops.http.guard import authorize, principal
+from trainer_ops.http.guard import authorize, known_scope, principal
 from trainer_ops.http.responses import json_response
 
 router = APIRouter(prefix="/operator/ops", tags=["engines"])
@@ -181,7 +182,13 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
     """
     body = await parse_body(request, HotReloadRequest)
     engine = ALIASES.get(body.type, body.type)
-    await authorize(request, who, "hot_reload", engine=engine, scope=body.scope)
+    # The scope is a place code: its shape first (422), then containment in the caller's own place
+    # (403, audited; access.places.within), then, for a caller allowed it, the catalogue (422).
+    scope = normal(body.scope)
+    if scope is not None and not is_code(scope):
+        known_scope(request, scope)
+    await authorize(request, who, "hot_reload", engine=engine, scope=scope)
+    known_scope(request, scope)
     result = await run_in_threadpool(
         _service(request).hot_reload,
         principal=who,

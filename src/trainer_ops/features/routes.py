@@ -14,7 +14,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
-from trainer_ops.http.guard import authorize, principal, scoped_region
+from trainer_ops.http.guard import authorize, known_region, principal, scoped_region
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
     at_least,
@@ -51,6 +51,7 @@ async def get_features(
     newer (read-your-writes)."""
     region = scoped_region(request, who, "features.read", checked_region(region))
     await authorize(request, who, "features.read", region=region)
+    known_region(request, region)
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
     body, version = _service(request).values_body(region)
@@ -110,6 +111,7 @@ async def get_feature(
     """One feature: its global default, whether regions may override it, and its region overrides."""
     region = scoped_region(request, who, "features.read", checked_region(region))
     decision = await authorize(request, who, "features.read", region=region)
+    known_region(request, region)
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
     view, version = _service(request).detail(
@@ -140,6 +142,7 @@ async def patch_feature(
     region = scoped_region(request, who, "features.update", checked_region(region))
     overridable = service.is_region_overridable(featureKey)
     decision = await authorize(request, who, "features.update", region=region, overridable=overridable)
+    known_region(request, region)
     update = await parse_body(request, FeatureUpdate)
     doc = await run_in_threadpool(
         service.update,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from trainer_ops.access.places import normal_code
 from trainer_ops.errors import Invalid
 
 KIND = "features"
@@ -48,15 +49,19 @@ def is_region(value: str) -> bool:
 
 
 def checked_region(region: str | None) -> str | None:
-    """`region` when it is a region code (or None); else Invalid (features.bad_region), with the same
-    code and reason for the API and the console."""
-    if region is not None and not is_region(region):
+    """`region` when it is a region code (or None), in upper case as the catalogue stores codes; else
+    Invalid (features.bad_region), with the same code and reason for the API and the console. Whether
+    the catalogue has it is checked after authorization (`known_region`), so a caller without rights
+    learns nothing about which regions exist."""
+    if region is None:
+        return None
+    if not is_region(region):
         raise Invalid(
             "features.bad_region",
             f"region {region!r} is not a region code",
             errors=[{"field": "region", "message": "letters, digits, '-' and '_', up to 32"}],
         )
-    return region
+    return normal_code(region)
 
 
 def global_values(document: dict[str, Any]) -> dict[str, bool]:

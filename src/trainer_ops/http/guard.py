@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from trainer_ops.access.places import check_places, refused
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Decision, Principal
 from trainer_ops.audit.types import Action
@@ -46,6 +47,21 @@ def scoped_region(request: Request, who: Principal, operation: str, requested: s
     if requested is None and edge_of(request).policy().view_for(who, operation) == "own_region":
         return who.region
     return requested
+
+
+def known_region(request: Request, region: str | None) -> None:
+    """422 when the catalogue in force has places and `region` (a request's `?region=`, normalised) is
+    not one of its regions. Called after `authorize`: only a caller with rights learns what exists."""
+    if region is not None:
+        check_places(edge_of(request).policy().places, region=region)
+
+
+def known_scope(request: Request, scope: str | None) -> None:
+    """422 when `scope` (a reload's, normalised) is not a place of the catalogue in force, or not a code."""
+    if scope is not None:
+        failure = edge_of(request).policy().places.code_problem(scope)
+        if failure is not None:
+            raise refused(failure, field="scope")
 
 
 async def authorize(request: Request, who: Principal, operation: str, **attrs: Any) -> Decision:

@@ -47,10 +47,10 @@ MIN_VERSIONS_QUERY = Query(
     max_length=200,
     examples=["model_config:7,features:3"],
     description="Read-your-writes, per document: `kind:version` pairs (kinds `model_config`, `features`, "
-    "`limits`, as in `versions`). Each named document is at that version or newer, never older; the "
-    "others are as this replica holds them. A replica that is behind reads the store first; a version "
-    "the store does not have within `TRAINER_OPS_MIN_VERSION_WAIT_SECONDS` (3 s by default) is answered "
-    "504 `versions.not_yet`.",
+    "`limits`, `places`, as in `versions`). Each named document is at that version or newer, never "
+    "older; the others are as this replica holds them. A replica that is behind reads the store "
+    "first; a version the store does not have within `TRAINER_OPS_MIN_VERSION_WAIT_SECONDS` (3 s by "
+    "default) is answered 504 `versions.not_yet`.",
 )
 
 
@@ -59,7 +59,8 @@ async def get_snapshot(
     request: Request, who: Principal = Depends(principal), minVersion: str | None = MIN_VERSIONS_QUERY
 ) -> Response:
     """Everything engines obey, with versions: model config, features (defaults and region overrides),
-    limits, and each engine's active ruleset. `id` is the stream position this snapshot is at."""
+    limits, the places catalogue, and each engine's active ruleset. `id` is the stream position this
+    snapshot is at."""
     await authorize(request, who, "snapshot.read")
     wanted = parse_min_versions(minVersion, DOCUMENT_KEYS)
     if wanted:
@@ -67,7 +68,7 @@ async def get_snapshot(
     return json_response(_service(request).snapshot())
 
 
-STREAM_EVENTS = ["snapshot", "resync", "document", "policy", "ruleset", "reload", "restore"]
+STREAM_EVENTS = ["snapshot", "resync", "document", "places", "policy", "ruleset", "reload", "restore"]
 
 
 @router.get(

@@ -18,7 +18,17 @@ from trainer_ops.sync.broadcaster import Broadcaster, Subscriber
 from trainer_ops.sync.remote import RemoteInstance, command_json
 from trainer_ops.versions.snapshot import Snapshot, SnapshotHolder
 
-DOCUMENT_KEYS = {"model_config": "modelConfig", "features": "features", "limits": "limits"}
+# The places catalogue travels too: an engine checks the place it declares against it (ADR 0023).
+DOCUMENT_KEYS = {
+    "model_config": "modelConfig",
+    "features": "features",
+    "limits": "limits",
+    "places": "places",
+}
+# The stream event each kind's changes go out as. SDKs released before the catalogue existed fail on a
+# `document` event of a kind they do not know, and skip events they do not know: so places get their
+# own event, with the same data (ADR 0023).
+EVENT_OF = {"places": "places"}
 # The policy goes out as an event of its own name, not as a `document`: SDKs released before it was
 # on the stream fail on a `document` of a kind they do not know, and skip an event they do not know.
 POLICY_EVENT = "policy"
@@ -75,7 +85,7 @@ class SyncService:
                     continue
                 self._last[kind] = doc.version
                 self.broadcaster.publish(
-                    "document",
+                    EVENT_OF.get(kind, "document"),
                     {
                         "kind": kind,
                         "key": DOCUMENT_KEYS[kind],

@@ -30,12 +30,14 @@ _MISSING = {
     "model_config": "model_config.missing",
     "features": "features.missing",
     "limits": "limits.missing",
+    "places": "places.missing",
     "policy": "policy.missing",
 }
 _STALE = {
     "model_config": "model_config.stale",
     "features": "features.stale",
     "limits": "limits.stale",
+    "places": "places.stale",
     "policy": "policy.stale",
 }
 _NO_SUCH_VERSION = {
