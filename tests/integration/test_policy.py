@@ -131,6 +131,8 @@ def test_unknown_names_are_refused_at_their_path_and_change_nothing(client: Test
     check_each(cases, check)
     assert_problem(client.put(POLICY, json={"rules": {}}), 422, field="rules")
     assert_problem(client.put(POLICY, json=[1]), 422, field="body")
+    for shapeless in ([None, None], "all", None, True, 3):  # found by schemathesis: each was a 500
+        assert_problem(client.put(POLICY, json={"operations": shapeless}), 422, field="operations")
     assert_problem(client.put(POLICY, content=b"{", headers={"content-type": "application/json"}), 400)
     assert document_state(client, POLICY) == before
 

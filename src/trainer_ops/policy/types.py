@@ -85,8 +85,10 @@ def _by_role(views: tuple[str, ...], engines: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalise(document: dict[str, Any]) -> dict[str, Any]:
-    """Engine aliases to their canonical names, as everywhere else (design.md)."""
-    for by_role in document.get("operations", {}).values():
+    """Engine aliases to their canonical names, as everywhere else (design.md). Anything not shaped
+    like a policy is left as it is, for `errors` to name."""
+    operations = document.get("operations") if isinstance(document, dict) else None
+    for by_role in operations.values() if isinstance(operations, dict) else ():
         for rule in by_role.values() if isinstance(by_role, dict) else ():
             engines = rule.get("engineIn") if isinstance(rule, dict) else None
             if isinstance(engines, list):

@@ -99,9 +99,9 @@ def test_region_overridable_needs_the_resource_marked_overridable(
 
 @pytest.mark.parametrize(
     ("scope", "allowed"),
-    [(None, True), ("", True), ("KR", True), ("APAC", True), ("JP", False), ("B1", False)],
+    [(None, True), ("", True), ("KR", True), ("APAC", False), ("JP", False), ("B1", False)],
 )
-def test_own_scope_allows_only_values_of_the_callers_scope(scope: str | None, allowed: bool) -> None:
+def test_own_scope_allows_the_callers_place_never_its_parent(scope: str | None, allowed: bool) -> None:
     decision = policy({"op": {"country": {"conditions": ["own_scope"]}}}).decide(
         COUNTRY_KR, "op", scope=scope
     )
