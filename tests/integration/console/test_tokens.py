@@ -41,7 +41,7 @@ def test_the_list_shows_each_tokens_user_role_scope_and_state(client: TestClient
     row = _row(answer.text, kept)
     assert "kim-branch" in row
     assert "branch operator" in row
-    assert "region APAC" in row and "country KR" in row and "branch Seoul-1" in row  # noqa: PT018
+    assert "region APAC" in row and "country KR" in row and "branch SEOUL-1" in row  # noqa: PT018 (codes are kept in upper case, ADR 0023)
     assert "Active" in row
     assert f'href="/console/tokens/{kept}/revoke"' in row
     revoked = _row(answer.text, gone)
