@@ -73,7 +73,7 @@ def test_an_admin_sees_the_tree_its_version_and_the_catalogue_in_the_editor(clie
     assert 'href="/console/places" aria-current="page"' in html
     assert 'href="/console/policy"' in html
     assert "Catalogue version 2 in force" in html
-    assert "2 regions, 2 countries, 1 branches." in html
+    assert "Regions: 2 · countries: 2 · branches: 1" in html
     tree = re.search(r'<ul class="tree".*?</ul>\s*</li>\s*</ul>\s*</section>', html, flags=re.S)
     assert tree, html
     codes = re.findall(r"<code>([^<]+)</code> ([^<\n]+)", tree.group(0))
