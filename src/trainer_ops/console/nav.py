@@ -24,6 +24,8 @@ NAV = (
     NavItem("nav.releases", "/console/releases", "releases.read"),
     NavItem("nav.audit", "/console/audit", "audit.read"),
     NavItem("nav.tokens", "/console/tokens", "tokens.manage"),
+    NavItem("nav.places", "/console/places", "places.read"),
+    NavItem("nav.policy", "/console/policy", "policy.read"),
 )
 
 
