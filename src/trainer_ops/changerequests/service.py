@@ -29,6 +29,12 @@ from trainer_ops.versions.service import Change, DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
 
 MAX_PAGE = 500
+# Why a reviewer is refused (403, audited as access_denied): each a stable reason (ADR 0002).
+REFUSALS = {
+    "self_approval": "change_requests.self_approval",
+    "not_approver": "change_requests.not_approver",
+    "not_author": "change_requests.not_author",
+}
 # (session, current document, body, params) -> the change: the same pure rule the direct write runs.
 Target = Callable[[Session, dict[str, Any], Any, dict[str, Any]], Change]
 
@@ -175,7 +181,7 @@ class ChangeRequestService:
         def unit(session: Session) -> _Done:
             row = self._open(session, request_id)
             if (who.user_id, who.role.value) != (row.author_user_id, row.author_role):
-                refused = ("change_requests.not_author", "only the author may cancel a change request")
+                refused = ("not_author", "only the author may cancel a change request")
                 return self._refuse(session, who, row, refused, req)
             self._close(session, row, who, State.CANCELLED, "cancelled", comment, req)
             return _Done(self.view(row))
@@ -320,7 +326,7 @@ class ChangeRequestService:
             target=f"change-request:{row.id}",
             outcome="denied",
             request_id=req,
-            details={"reason": refused[1], "refusal": refused[0]},
+            details={"reason": refused[1], "refusal": REFUSALS[refused[0]]},
         )
         return _Done(self.view(row), refused=refused)
 
@@ -368,7 +374,9 @@ class ChangeRequestService:
         if done.document is not None:
             self._holder.publish(done.document)
         if done.refused is not None:
-            raise Forbidden(done.refused[0], done.refused[1], extra={"operation": types.OPERATION_REVIEW})
+            raise Forbidden(
+                REFUSALS[done.refused[0]], done.refused[1], extra={"operation": types.OPERATION_REVIEW}
+            )
         return done.view
 
     @staticmethod

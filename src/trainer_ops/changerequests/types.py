@@ -41,22 +41,23 @@ def approval_refusal(
     self_approval: bool,
     places: PlaceIndex,
 ) -> tuple[str, str] | None:
-    """(reason, message) when `who` may not approve or reject this request; None when they may."""
+    """(refusal, message) when `who` may not approve or reject this request; None when they may.
+    The refusal is a key of service.REFUSALS, the reasons the 403 carries."""
     if (who.user_id, who.role.value) == author and not self_approval:
         return (
-            "change_requests.self_approval",
+            "self_approval",
             "the author may not approve or reject their own change request; cancel it instead",
         )
     role = Role.BRANCH if who.role is Role.TEAM else who.role
     if role.value not in approvers:
         return (
-            "change_requests.not_approver",
+            "not_approver",
             f"role {who.role.value!r} may not approve this change; approvers: {', '.join(approvers)}",
         )
     place = place_of(author_scope)
     if role is not Role.ADMIN and (place is None or not contains(who, place, places)):
         return (
-            "change_requests.not_approver",
+            "not_approver",
             f"the change was asked for {place or 'every place'}, outside the approver's own place",
         )
     return None
