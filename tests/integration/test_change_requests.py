@@ -219,6 +219,8 @@ def test_bad_approvals_in_the_policy_are_refused_at_their_path(client: TestClien
     document["operations"]["limits.update"]["admin"] = {
         "approvals": {"minApprovals": 0, "approvers": ["boss"]}
     }
+    # Releases are not held by change requests yet: approvals there would never apply.
+    document["operations"]["release.create"]["admin"] = {"approvals": {"minApprovals": 1}}
 
     refused = client.put(POLICY, json=document)
 
@@ -226,3 +228,4 @@ def test_bad_approvals_in_the_policy_are_refused_at_their_path(client: TestClien
     fields = {error["field"] for error in body["errors"]}
     assert "operations/limits.update/admin/approvals/minApprovals" in fields
     assert "operations/limits.update/admin/approvals/approvers/0" in fields
+    assert "operations/release.create/admin/approvals" in fields

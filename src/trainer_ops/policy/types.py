@@ -28,6 +28,8 @@ ENGINE_ALIASES = {"mission": "missions"}
 
 
 REVIEW = "change_requests.review"
+# The operations whose writes a change request can hold (app._governed_writes, ADR 0026).
+GOVERNED = ("model_config.update", "limits.update", "features.update", "policy.update", "places.update")
 BYPASS = "change_requests.bypass"
 # A write the rule allows waits as a change request for these approvals (ADR 0026). `approvers` are
 # roles; a non-admin approver must hold the author's place.
@@ -65,7 +67,10 @@ def schema(engine_types: Collection[str] | None) -> dict[str, Any]:
     """The JSON Schema of a policy document. `engine_types` None: any string (OpenAPI is built without
     the engine registry; GET /operator/ops/policy/schema names the types this server runs)."""
     engines: dict[str, Any] = {"enum": sorted(engine_types)} if engine_types is not None else {}
-    operations = {op: _by_role(VIEWS.get(op, DEFAULT_VIEWS), engines) for op in known_operations()}
+    operations = {
+        op: _by_role(VIEWS.get(op, DEFAULT_VIEWS), engines, approvals=op in GOVERNED)
+        for op in known_operations()
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Policy",
@@ -84,8 +89,8 @@ def schema(engine_types: Collection[str] | None) -> dict[str, Any]:
     }
 
 
-def _by_role(views: tuple[str, ...], engines: dict[str, Any]) -> dict[str, Any]:
-    rule = {
+def _by_role(views: tuple[str, ...], engines: dict[str, Any], *, approvals: bool) -> dict[str, Any]:
+    rule: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -102,9 +107,10 @@ def _by_role(views: tuple[str, ...], engines: dict[str, Any]) -> dict[str, Any]:
                 "items": {"type": "string", **engines},
                 "description": "the engine types the rule covers (hot reload)",
             },
-            "approvals": APPROVALS_SCHEMA,
         },
     }
+    if approvals:  # only where a change request can hold the write: elsewhere it would never apply
+        rule["properties"]["approvals"] = APPROVALS_SCHEMA
     return {"type": "object", "propertyNames": {"enum": list(ROLES)}, "additionalProperties": rule}
 
 
