@@ -19,7 +19,7 @@ from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import json_response
 
 router = APIRouter(prefix="/operator/ops", tags=["change-requests"])
-ID = Path(..., description="the change request's id (`cr_...`)", max_length=40)
+ID = Path(..., description="the change request's id (`cr_...`)")
 
 
 class Review(BaseModel):
