@@ -7,13 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from trainer_ops.access.types import Principal, Role
 from trainer_ops.app import Ops
 
 from .support import (
     FEATURES,
+    LIMITS,
     MODEL_CONFIG,
     SPEC_MODEL_CONFIG,
     assert_problem,
@@ -229,3 +233,17 @@ def test_bad_approvals_in_the_policy_are_refused_at_their_path(client: TestClien
     assert "operations/limits.update/admin/approvals/minApprovals" in fields
     assert "operations/limits.update/admin/approvals/approvers/0" in fields
     assert "operations/release.create/admin/approvals" in fields
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_postgres_service_role_may_read_add_and_update_change_requests_but_never_delete(
+    client: TestClient, ops: Ops
+) -> None:
+    require(client, "limits.update", {"minApprovals": 1})
+    assert client.patch(LIMITS, json={"aiCallsPerMinute": 61}).status_code == 202
+    with ops.database.engine.connect() as connection:
+        connection.execute(text("SET ROLE trainer_ops_service"))
+        assert connection.execute(text("SELECT count(*) FROM change_requests")).scalar() == 1
+        connection.execute(text("UPDATE change_requests SET updated_at_ms = updated_at_ms"))
+        with pytest.raises(DBAPIError, match="permission denied"):
+            connection.execute(text("DELETE FROM change_requests"))
