@@ -27,6 +27,7 @@ from .support import (
 )
 
 POLICY = "/operator/ops/policy"
+PLACES = "/operator/ops/places"
 CHANGE_REQUESTS = "/operator/ops/change-requests"
 TWO_ADMINS = {"minApprovals": 2, "approvers": ["admin"], "selfApproval": False}
 
@@ -182,26 +183,31 @@ def test_an_emergency_bypass_applies_at_once_with_its_reason_audited_and_needs_a
     assert events == [("created", reason["X-Trainer-Bypass-Reason"]), ("applied", None)]
 
 
-def test_feature_and_policy_writes_wait_for_approval_too(
+def test_feature_policy_and_places_writes_wait_for_approval_too(
     client: TestClient, token_for: Callable[..., str]
 ) -> None:
-    require(client, "features.update", {"minApprovals": 1})
-    require(client, "policy.update", {"minApprovals": 1})
+    for operation in ("features.update", "places.update", "policy.update"):
+        require(client, operation, {"minApprovals": 1})
     alice, bob, _ = admins(token_for)
 
     feature = client.patch(f"{FEATURES}/quiz_auto_generate", json={"enabled": True}, headers=alice)
     assert feature.status_code == 202, feature.text
     assert feature.json()["params"] == {"featureKey": "quiz_auto_generate", "region": None}
+    catalogue = {"regions": [{"code": "apac", "name": "Asia Pacific", "countries": []}]}
+    places = client.put(PLACES, json=catalogue, headers=alice)
+    assert places.status_code == 202, places.text
+    assert client.get(PLACES).json() == {"regions": []}
     policy: dict[str, Any] = client.get(POLICY).json()
     policy["operations"]["limits.read"]["region"] = {}
     held = client.put(POLICY, json=policy, headers=alice)
     assert held.status_code == 202, held.text
     assert "region" not in client.get(POLICY).json()["operations"]["limits.read"]
 
-    for asked in (feature, held):
+    for asked in (feature, places, held):
         approved = client.post(f"{CHANGE_REQUESTS}/{asked.json()['id']}/approve", headers=bob)
         assert approved.json()["state"] == "applied", approved.text
     assert client.get(f"{FEATURES}/quiz_auto_generate").json()["enabled"] is True
+    assert [r["code"] for r in client.get(PLACES).json()["regions"]] == ["APAC"]
     assert client.get(POLICY).json()["operations"]["limits.read"]["region"] == {}
 
 
