@@ -24,6 +24,8 @@ from trainer_ops.audit.keys.service import KeyCheck
 from trainer_ops.audit.keys.sources import load_keys
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import SYSTEM_ACTOR
+from trainer_ops.changerequests import routes as change_request_routes
+from trainer_ops.changerequests.service import ChangeRequestService, Target
 from trainer_ops.config import Settings
 from trainer_ops.console import routes as console_routes
 from trainer_ops.console.pages import Console
@@ -107,8 +109,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     sync_routes.router,
     places_routes.router,
     policy_routes.router,
+    change_request_routes.router,
 )
 SAMPLE_SECONDS = 5.0
+# How often each replica looks for scheduled changes that are due (ADR 0026).
+SCHEDULE_SECONDS = 1.0
 JOIN_WAIT_SECONDS = 5.0
 
 
@@ -146,6 +151,7 @@ class Ops:
     policy_editor: PolicyEditor
     places: PlacesService
     catalogue: PlaceCatalogue
+    change_requests: ChangeRequestService = field(init=False)
     _policy: tuple[tuple[int, int], Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -190,6 +196,14 @@ class Ops:
         # Written before the commit: a token that was never handed out cannot lock the operator out.
         write_private(self.settings.home / "admin-token", new.token + "\n")
         return new.token
+
+    def apply_due_changes(self) -> None:
+        try:
+            applied = self.change_requests.apply_due()
+            if applied:
+                log.info("applied %d scheduled change(s)", applied)
+        except Exception as exc:  # the store may be away; the next run tries again
+            log.warning("scheduled changes not applied: %s", exc)
 
     def write(self, unit: Callable[[Session], T]) -> T:
         """Run a unit of work in the next group-committed batch (see db/writer.py)."""
@@ -477,7 +491,31 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     refresher.also.append(engine_service.sync_from_store)
+    ops.change_requests = ChangeRequestService(
+        database=database,
+        writer=writer,
+        audit=audit,
+        documents=documents,
+        holder=holder,
+        clock=clock,
+        policy=ops.policy,
+        targets=_governed_writes(ops),
+    )
     return ops
+
+
+def _governed_writes(ops: Ops) -> dict[str, Target]:
+    """Each write a change request can hold, by policy operation: the same pure rule its route runs
+    (ADR 0026). Releases and hot reloads are not documents with a base version, so not here yet."""
+    return {
+        "model_config.update": lambda _s, current, body, _p: ops.model_config.change_of(current, body),
+        "limits.update": lambda _s, current, body, _p: ops.limits.change_of(current, body),
+        "features.update": lambda _s, current, body, p: ops.features.change_of(
+            current, p["featureKey"], p["region"], body
+        ),
+        "policy.update": lambda _s, current, body, _p: ops.policy_editor.change_of(current, body),
+        "places.update": lambda session, current, body, _p: ops.places.change_of(session, current, body),
+    }
 
 
 def _places_of(holder: SnapshotHolder) -> tuple[int, dict[str, Any]] | None:
@@ -492,6 +530,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ops.prepare)
+        await run_in_threadpool(ops.apply_due_changes)  # what came due while no replica ran
         ops.changes.start()
         await run_in_threadpool(ops.join_fleet)
         jobs = Periodic()
@@ -530,6 +569,11 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
             await run_in_threadpool(ops.console.purge_expired)
 
         jobs.every(settings.console_purge_seconds, purge_console_sessions)
+
+        async def scheduled_changes() -> None:
+            await run_in_threadpool(ops.apply_due_changes)
+
+        jobs.every(SCHEDULE_SECONDS, scheduled_changes)
         try:
             yield
         finally:
@@ -560,6 +604,8 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         audit=ops.audit,
         policy=ops.policy,
         identity=HeaderIdentity(settings.trusted_proxies, places=ops.catalogue),
+        governor=ops.change_requests,
+        now=ops.clock.now,
     )
     app.state.model_config = ops.model_config
     app.state.limits = ops.limits
@@ -573,6 +619,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.state.gateway = ops.gateway
     app.state.sync = ops.sync
     app.state.places = ops.places
+    app.state.change_requests = ops.change_requests
     app.state.refresher = ops.refresher  # reads with minVersion catch up through it
     app.state.console = Console(
         settings=settings,

@@ -14,7 +14,7 @@ from trainer_ops.db.engine import make_engine
 
 from .support import MODEL_CONFIG, SPEC_MODEL_CONFIG, app_client
 
-TABLES = {"document_versions", "api_tokens", "audit_entries"}
+TABLES = {"document_versions", "api_tokens", "audit_entries", "change_requests"}
 
 
 @pytest.fixture

@@ -52,10 +52,20 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class Approvals:
+    """A write under this rule waits for `min_approvals` approvals by roles in `approvers` (ADR 0026)."""
+
+    min_approvals: int
+    approvers: frozenset[Role]
+    self_approval: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     view: str = "full"
     conditions: tuple[str, ...] = ()
     engine_in: frozenset[str] | None = None
+    approvals: Approvals | None = None
 
 
 CONDITIONS = frozenset({"own_region", "region_overridable", "own_scope"})
@@ -88,6 +98,7 @@ class Policy:
                     view=raw.get("view", "full"),
                     conditions=conditions,
                     engine_in=frozenset(engines) if engines is not None else None,
+                    approvals=_approvals(raw.get("approvals")),
                 )
             rules[operation] = parsed
         return cls(version=version, rules=rules, places=places)
@@ -100,6 +111,12 @@ class Policy:
         role = Role.BRANCH if principal.role is Role.TEAM else principal.role
         rule = self.rules.get(operation, {}).get(role)
         return rule.view if rule else None
+
+    def approvals_for(self, principal: Principal, operation: str) -> Approvals | None:
+        """The approvals the caller's writes of `operation` wait for (None: applied at once)."""
+        role = Role.BRANCH if principal.role is Role.TEAM else principal.role
+        rule = self.rules.get(operation, {}).get(role)
+        return rule.approvals if rule else None
 
     def decide(self, principal: Principal, operation: str, **attrs: Any) -> Decision:
         """Allow or deny `operation` for `principal`, given the attributes of the resource touched.
@@ -122,6 +139,16 @@ class Policy:
             if failure:
                 return Decision(False, failure)
         return Decision(True, view=rule.view)
+
+
+def _approvals(raw: Any) -> Approvals | None:
+    if not raw:
+        return None
+    return Approvals(
+        min_approvals=int(raw.get("minApprovals", 1)),
+        approvers=frozenset(Role(r) for r in raw.get("approvers", ("admin",))),
+        self_approval=bool(raw.get("selfApproval", False)),
+    )
 
 
 def _check(condition: str, principal: Principal, attrs: dict[str, Any], places: PlaceIndex) -> str:
@@ -199,6 +226,12 @@ DEFAULT_POLICY: dict[str, Any] = {
         "places.update": {"admin": {}},
         # Replacing the policy (PUT /operator/ops/policy); the lock-out guard keeps some role able to.
         "policy.update": {"admin": {}},
+        # Change requests (ADR 0026): who may list and read them, and approve or reject them (the rule
+        # under an operation's `approvals` names the roles whose approval counts). The emergency bypass
+        # is granted to nobody by default: an admin grants it on purpose.
+        "change_requests.read": {"admin": {}},
+        "change_requests.review": {"admin": {}},
+        "change_requests.bypass": {},
         # Signing in to the operator console (ADR 0021): operators of every scope (team counts as
         # branch), never engines: a service token is a machine's credential, not a person's.
         "console.use": {"admin": {}, "region": {}, "country": {}, "branch": {}},

@@ -28,6 +28,9 @@ class Action(StrEnum):
     RULESET_UPLOADED = "ruleset_uploaded"
     CONSOLE_SIGN_IN = "console_sign_in"
     CONSOLE_SIGN_OUT = "console_sign_out"
+    # Every state change of a change request (ADR 0026): created, approved, rejected, cancelled,
+    # applied, conflicted, suspended; `details.event` says which.
+    CHANGE_REQUEST = "change_request"
 
 
 @dataclass(frozen=True, slots=True)

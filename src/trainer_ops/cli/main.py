@@ -11,6 +11,7 @@ from trainer_ops.access.types import Role
 from trainer_ops.app import build_ops, create_app
 from trainer_ops.audit.types import Actor
 from trainer_ops.cli.audit import audit_app
+from trainer_ops.cli.changes import changes_app
 from trainer_ops.cli.keys import RefusesForKeys, keys_app
 from trainer_ops.cli.places import places_app
 from trainer_ops.cli.policy import policy_app
@@ -31,6 +32,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(places_app, name="places")
 app.add_typer(policy_app, name="policy")
+app.add_typer(changes_app, name="change-requests")
 out = Console()
 err = Console(stderr=True)
 

@@ -25,6 +25,7 @@ from trainer_ops.console.documents import (
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
 from trainer_ops.errors import Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.context import edge_of
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize
 from trainer_ops.versions.service import DocumentEditor
 from trainer_ops.versions.snapshot import VersionedDocument
@@ -93,6 +94,7 @@ def document_router(page: DocumentPage) -> APIRouter:
     async def save(request: Request) -> Response:
         me = await signed_in(request)
         await authorize(request, me.who, page.update)
+        refuse_if_governed(request, me.who, page.update)
         form = await checked_form(request, me)
         values = posted_values(page, form)
         base = _number(field(form, "version"))
@@ -171,6 +173,7 @@ def document_router(page: DocumentPage) -> APIRouter:
     async def restore(request: Request, version: int) -> Response:
         me = await signed_in(request)
         await authorize(request, me.who, page.update)
+        refuse_if_governed(request, me.who, page.update)
         form = await checked_form(request, me)
         base = _number(field(form, "version"))
         if base is None:

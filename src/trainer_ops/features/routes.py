@@ -14,6 +14,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
 from trainer_ops.http.guard import authorize, known_region, principal, scoped_region
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -122,8 +123,8 @@ async def get_feature(
 
 @router.patch(
     "/features/{featureKey}",
-    responses={200: {"model": FeatureRead}, **openapi.problems(e404="No such feature")},
-    openapi_extra={**body_doc(FeatureUpdate), **openapi.headers(openapi.IF_MATCH)},
+    responses={200: {"model": FeatureRead}, **accepted(), **openapi.problems(e404="No such feature")},
+    openapi_extra={**body_doc(FeatureUpdate), **openapi.headers(openapi.IF_MATCH, *GOVERNED_PARAMETERS)},
 )
 async def patch_feature(
     request: Request,
@@ -136,7 +137,8 @@ async def patch_feature(
     Admins change the global default, or with `?region=` set that region's override. Region operators
     set their own region's override, on features marked `regionOverridable` only. With a region,
     `{"enabled": null}` removes the override. `If-Match` (the ETag of your last read) refuses a stale
-    change with 412.
+    change with 412. Where the policy requires approvals, or with `applyAt`, the answer is 202 and a
+    change request (`Location`), applied once approved or due.
     """
     service = _service(request)
     region = scoped_region(request, who, "features.update", checked_region(region))
@@ -144,14 +146,22 @@ async def patch_feature(
     decision = await authorize(request, who, "features.update", region=region, overridable=overridable)
     known_region(request, region)
     update = await parse_body(request, FeatureUpdate)
-    doc = await run_in_threadpool(
-        service.update,
-        principal=who,
-        key=featureKey,
-        region=region,
-        changes={name: getattr(update, name) for name in update.model_fields_set},
-        if_match=parse_if_match(request.headers.get("if-match")),
-        request_id=request_id_of(request),
-    )
+    changes = {name: getattr(update, name) for name in update.model_fields_set}
+    if_match = parse_if_match(request.headers.get("if-match"))
+    params = {"featureKey": featureKey, "region": region}
+    gated = await govern(request, who, Proposal("features.update", KIND, changes, params, if_match))
+    if gated is not None and gated.response is not None:
+        return gated.response
+    doc = gated.document if gated is not None else None
+    if doc is None:
+        doc = await run_in_threadpool(
+            service.update,
+            principal=who,
+            key=featureKey,
+            region=region,
+            changes=changes,
+            if_match=if_match,
+            request_id=request_id_of(request),
+        )
     view, _ = service.detail(featureKey, region=region, all_overrides=decision.view != "own_region")
     return versioned_json(view, doc.version)

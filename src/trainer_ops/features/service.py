@@ -70,38 +70,40 @@ class FeaturesService:
     ) -> VersionedDocument:
         """Change the global default (region None), or set a region's override (`enabled` true or
         false) or remove it (`enabled` None). `changes` holds only the fields the caller sent."""
+        return self._change(
+            principal, lambda document: self.change_of(document, key, region, changes), if_match, request_id
+        )
 
-        def apply(document: dict[str, Any]) -> Change:
-            spec = self._spec(document, key)
-            if region is None:
-                return _change_global(document, spec, key, changes)
-            global_only = sorted(set(changes) - {"enabled"})
-            if global_only:
-                raise Invalid(
-                    "features.global_only",
-                    "regionOverridable and description are global; send them without ?region=",
-                    errors=[
-                        {"field": name, "message": "global setting; drop ?region="} for name in global_only
-                    ],
-                )
-            if "enabled" not in changes:
-                raise Invalid(
-                    "features.enabled_required",
-                    "send enabled (true, false, or null to remove the region's override)",
-                    errors=[{"field": "enabled", "message": "required"}],
-                )
-            overrides = document["overrides"].setdefault(region, {})
-            before = overrides.get(key)
-            enabled = changes["enabled"]
-            if enabled is None:
-                overrides.pop(key, None)
-            else:
-                overrides[key] = enabled
-            if not overrides:
-                document["overrides"].pop(region)
-            return Change(document, f"feature:{key}@{region}", {"enabled": before}, {"enabled": enabled})
-
-        return self._change(principal, apply, if_match, request_id)
+    def change_of(
+        self, document: dict[str, Any], key: str, region: str | None, changes: dict[str, Any]
+    ) -> Change:
+        """The features document with one feature changed: pure, so a change request can preview it."""
+        spec = self._spec(document, key)
+        if region is None:
+            return _change_global(document, spec, key, changes)
+        global_only = sorted(set(changes) - {"enabled"})
+        if global_only:
+            raise Invalid(
+                "features.global_only",
+                "regionOverridable and description are global; send them without ?region=",
+                errors=[{"field": name, "message": "global setting; drop ?region="} for name in global_only],
+            )
+        if "enabled" not in changes:
+            raise Invalid(
+                "features.enabled_required",
+                "send enabled (true, false, or null to remove the region's override)",
+                errors=[{"field": "enabled", "message": "required"}],
+            )
+        overrides = document["overrides"].setdefault(region, {})
+        before = overrides.get(key)
+        enabled = changes["enabled"]
+        if enabled is None:
+            overrides.pop(key, None)
+        else:
+            overrides[key] = enabled
+        if not overrides:
+            document["overrides"].pop(region)
+        return Change(document, f"feature:{key}@{region}", {"enabled": before}, {"enabled": enabled})
 
     def create(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -15,6 +17,9 @@ from trainer_ops.config import Settings
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
 
+if TYPE_CHECKING:
+    from trainer_ops.http.governance import Governor
+
 
 @dataclass
 class Edge:
@@ -25,6 +30,9 @@ class Edge:
     writer: BatchWriter
     policy: Callable[[], Policy]
     identity: HeaderIdentity
+    # Change requests and scheduled changes (ADR 0026); the clock says when `applyAt` is.
+    governor: Governor | None = None
+    now: Callable[[], float] = time.time
 
 
 def edge_of(request: Request) -> Edge:

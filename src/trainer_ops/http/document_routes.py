@@ -15,6 +15,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match, refuse_none_match
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -54,13 +55,20 @@ def add_document_routes(
         update: Any = await parse_body(request, update_model)
         if_match = parse_if_match(request.headers.get("if-match"))
         refuse_none_match(request.headers.get("if-none-match"), editor(request).current().version)
-        doc = await run_in_threadpool(
-            editor(request).update,
-            principal=who,
-            changes=update.changes(),
-            if_match=if_match,
-            request_id=request_id_of(request),
-        )
+        changes = update.changes()
+        proposal = Proposal(update_operation, editor(request).kind, changes, if_match=if_match)
+        gated = await govern(request, who, proposal)
+        if gated is not None and gated.response is not None:
+            return gated.response
+        doc = gated.document if gated is not None else None
+        if doc is None:
+            doc = await run_in_threadpool(
+                editor(request).update,
+                principal=who,
+                changes=changes,
+                if_match=if_match,
+                request_id=request_id_of(request),
+            )
         return document_response(request, doc)
 
     async def document_history(
@@ -91,13 +99,14 @@ def add_document_routes(
         path,
         patch_document,
         methods=["PATCH"],
-        responses={200: {"model": read_model}},
-        openapi_extra={**body_doc(update_model), **openapi.headers(openapi.IF_MATCH)},
+        responses={200: {"model": read_model}, **accepted()},
+        openapi_extra={**body_doc(update_model), **openapi.headers(openapi.IF_MATCH, *GOVERNED_PARAMETERS)},
         summary=f"Change the {what}",
         name=f"patch {what}",
         description="A partial update: send only the fields to change. Unknown fields, wrong types and "
         "out-of-range values are refused (422) and change nothing. With `If-Match`, a stale version is "
-        "refused (412). Every change becomes a new version and an audit entry.",
+        "refused (412). Every change becomes a new version and an audit entry. Where the policy requires "
+        "approvals, or with `applyAt`, the answer is 202 and a change request (ADR 0026).",
     )
     router.add_api_route(
         f"{path}/history",

@@ -13,6 +13,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -56,11 +57,12 @@ async def get_places(
     "/places",
     responses={
         200: {"model": PlacesDocument},
+        **accepted(),
         **openapi.problems(
             409, e409="A place still in use (live tokens, feature overrides) would be removed"
         ),
     },
-    openapi_extra={**body_doc(PlacesDocument), **openapi.headers(openapi.IF_MATCH)},
+    openapi_extra={**body_doc(PlacesDocument), **openapi.headers(openapi.IF_MATCH, *GOVERNED_PARAMETERS)},
 )
 async def put_places(request: Request, who: Principal = Depends(principal)) -> Response:
     """Replace the whole catalogue (admins). Codes are stored in upper case and must be unique across
@@ -68,17 +70,25 @@ async def put_places(request: Request, who: Principal = Depends(principal)) -> R
     (`regions.0.countries.1.code`). A catalogue that would remove or move a place still in use is a 409
     naming the place and who uses it (live tokens' users, feature overrides of a region): revoke or
     remove those first. `If-Match` (the ETag of your read) refuses a stale replacement with 412. Every
-    change is a new version and an audit entry."""
+    change is a new version and an audit entry. Where the policy requires approvals, or with `applyAt`,
+    the answer is 202 and a change request (`Location`)."""
     await authorize(request, who, "places.update")
     body = await parse_body(request, PlacesDocument)
     document: dict[str, Any] = body.model_dump(mode="json")
-    doc = await run_in_threadpool(
-        _service(request).replace,
-        principal=who,
-        document=document,
-        if_match=parse_if_match(request.headers.get("if-match")),
-        request_id=request_id_of(request),
-    )
+    if_match = parse_if_match(request.headers.get("if-match"))
+    kind = _service(request).current().kind
+    gated = await govern(request, who, Proposal("places.update", kind, document, if_match=if_match))
+    if gated is not None and gated.response is not None:
+        return gated.response
+    doc = gated.document if gated is not None else None
+    if doc is None:
+        doc = await run_in_threadpool(
+            _service(request).replace,
+            principal=who,
+            document=document,
+            if_match=if_match,
+            request_id=request_id_of(request),
+        )
     return document_response(request, doc)
 
 

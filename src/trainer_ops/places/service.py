@@ -65,27 +65,34 @@ class PlacesService:
         request_id: str,
     ) -> VersionedDocument:
         """Store `document` (validated and normalised by its schema) as the next version."""
-        duplicates, errors = duplicate_errors(document)
-        if errors:
-            message = f"codes must be unique across all levels; used twice: {', '.join(duplicates)}"
-            raise Invalid("places.duplicate_code", message, errors=errors)
-
-        def apply(session: Session, current: dict[str, Any]) -> Change:
-            self._refuse_removals(session, PlaceIndex.from_document(document, version=0))
-            return Change(document, "places", current, document)
-
+        self._refuse_duplicates(document)
+        apply = self.change_of
         doc = self._writer.run(
             lambda session: self._documents.change(
                 session,
                 kind=KIND,
                 actor=actor_of(principal),
                 if_match=if_match,
-                apply=lambda current: apply(session, current),
+                apply=lambda current: apply(session, current, document),
                 request_id=request_id,
             )
         )
         self._holder.publish(doc)
         return doc
+
+    def change_of(self, session: Session, current: dict[str, Any], document: dict[str, Any]) -> Change:
+        """The catalogue replaced by `document` (already in its schema's shape), refusing duplicates and
+        removals of places in use: reads the uses in `session`, writes nothing."""
+        self._refuse_duplicates(document)
+        self._refuse_removals(session, PlaceIndex.from_document(document, version=0))
+        return Change(document, "places", current, document)
+
+    @staticmethod
+    def _refuse_duplicates(document: dict[str, Any]) -> None:
+        duplicates, errors = duplicate_errors(document)
+        if errors:
+            message = f"codes must be unique across all levels; used twice: {', '.join(duplicates)}"
+            raise Invalid("places.duplicate_code", message, errors=errors)
 
     def _refuse_removals(self, session: Session, index: PlaceIndex) -> None:
         """409 when, under the new catalogue, something in use would name an unknown place (or one under

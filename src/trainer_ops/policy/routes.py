@@ -13,6 +13,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import parse_object
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match, refuse_none_match
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -65,13 +66,14 @@ async def get_policy(
     "/policy",
     responses={
         200: {"content": _json(_DOC_SCHEMA)},
+        **accepted(),
         **openapi.problems(
             e409="The policy would leave no role able both to change and to read it (`policy.lockout`)"
         ),
     },
     openapi_extra={
         "requestBody": {"required": True, "content": _json(_DOC_SCHEMA)},
-        **openapi.headers(openapi.IF_MATCH),
+        **openapi.headers(openapi.IF_MATCH, *GOVERNED_PARAMETERS),
     },
     summary="Replace the policy",
 )
@@ -83,11 +85,17 @@ async def put_policy(request: Request, who: Principal = Depends(principal)) -> R
     e.g. `operations/limits.read/region`), and so is a policy under which no role could both change and
     read the policy (409 `policy.lockout`); neither changes anything. With `If-Match`, a stale version is
     refused (412). Every change is a new version and an `update_config` audit entry whose `before` and
-    `after` are the operations it changed."""
+    `after` are the operations it changed. Where the policy requires approvals for it, or with
+    `applyAt`, the answer is 202 and a change request (`Location`)."""
     await authorize(request, who, types.UPDATE)
     document = await parse_object(request)
     if_match = parse_if_match(request.headers.get("if-match"))
     refuse_none_match(request.headers.get("if-none-match"), _editor(request).current().version)
+    gated = await govern(request, who, Proposal(types.UPDATE, types.KIND, document, if_match=if_match))
+    if gated is not None and gated.response is not None:
+        return gated.response
+    if gated is not None and gated.document is not None:
+        return document_response(request, _editor(request).current())
     doc = await run_in_threadpool(
         _editor(request).replace,
         principal=who,

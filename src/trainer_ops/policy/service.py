@@ -54,19 +54,10 @@ class PolicyEditor:
         so what is stored is exactly what is decided with, and no later change of a default changes
         an edited policy behind its operators' backs (new operations still get their default).
         """
-        document = types.normalise(copy.deepcopy(document))
-        problems = types.errors(document, self._engine_types)
-        if problems:
-            names = ", ".join(p["field"] for p in problems[:5])
-            raise Invalid("policy.invalid", f"the policy is invalid at {names}", errors=problems)
-        new = types.in_force(document)
-        refusal = types.lockout(new)
-        if refusal:
-            raise Conflict("policy.lockout", refusal)
+        new = self.checked(document)
 
         def apply(stored: dict[str, Any]) -> Change:
-            before, after = types.changed_operations(types.in_force(stored), new)
-            return Change(new, types.KIND, before, after)
+            return self.change_of(stored, new)
 
         doc = self._writer.run(
             lambda session: self._documents.change(
@@ -81,6 +72,25 @@ class PolicyEditor:
         self._holder.publish(doc)
         # What this change made (or, for a no-op, what was already there), even if a newer one follows.
         return VersionedDocument.of(types.KIND, doc.version, types.in_force(doc.document))
+
+    def checked(self, document: Any) -> dict[str, Any]:
+        """`document` as the policy in force it would make: 422 naming each bad path, 409 on lock-out."""
+        document = types.normalise(copy.deepcopy(document))
+        problems = types.errors(document, self._engine_types)
+        if problems:
+            names = ", ".join(p["field"] for p in problems[:5])
+            raise Invalid("policy.invalid", f"the policy is invalid at {names}", errors=problems)
+        new = types.in_force(document)
+        refusal = types.lockout(new)
+        if refusal:
+            raise Conflict("policy.lockout", refusal)
+        return new
+
+    def change_of(self, stored: dict[str, Any], document: Any) -> Change:
+        """The stored policy replaced by `document` (checked): pure, so a change request can preview it."""
+        new = self.checked(document)
+        before, after = types.changed_operations(types.in_force(stored), new)
+        return Change(new, types.KIND, before, after)
 
     def history(self, *, cursor: int | None, limit: int) -> HistoryPage:
         with self._db.read() as session:

@@ -27,6 +27,31 @@ ROLES = tuple(role.value for role in Role if role is not Role.TEAM)
 ENGINE_ALIASES = {"mission": "missions"}
 
 
+REVIEW = "change_requests.review"
+# The operations whose writes a change request can hold (app._governed_writes, ADR 0026).
+GOVERNED = ("model_config.update", "limits.update", "features.update", "policy.update", "places.update")
+BYPASS = "change_requests.bypass"
+# A write the rule allows waits as a change request for these approvals (ADR 0026). `approvers` are
+# roles; a non-admin approver must hold the author's place.
+APPROVALS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["minApprovals"],
+    "description": "the role's writes wait as change requests for this many approvals",
+    "properties": {
+        "minApprovals": {"type": "integer", "minimum": 1, "maximum": 10},
+        "approvers": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"enum": [r.value for r in Role if r not in (Role.TEAM, Role.SERVICE)]},
+            "description": "the roles whose approval counts (default: admin)",
+        },
+        "selfApproval": {"type": "boolean", "description": "may the author approve (default: false)"},
+    },
+}
+
+
 def known_operations() -> list[str]:
     """Read when asked, not at import: an operation added to DEFAULT_POLICY is known at once."""
     return sorted(DEFAULT_POLICY["operations"])
@@ -42,7 +67,10 @@ def schema(engine_types: Collection[str] | None) -> dict[str, Any]:
     """The JSON Schema of a policy document. `engine_types` None: any string (OpenAPI is built without
     the engine registry; GET /operator/ops/policy/schema names the types this server runs)."""
     engines: dict[str, Any] = {"enum": sorted(engine_types)} if engine_types is not None else {}
-    operations = {op: _by_role(VIEWS.get(op, DEFAULT_VIEWS), engines) for op in known_operations()}
+    operations = {
+        op: _by_role(VIEWS.get(op, DEFAULT_VIEWS), engines, approvals=op in GOVERNED)
+        for op in known_operations()
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Policy",
@@ -61,8 +89,8 @@ def schema(engine_types: Collection[str] | None) -> dict[str, Any]:
     }
 
 
-def _by_role(views: tuple[str, ...], engines: dict[str, Any]) -> dict[str, Any]:
-    rule = {
+def _by_role(views: tuple[str, ...], engines: dict[str, Any], *, approvals: bool) -> dict[str, Any]:
+    rule: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
@@ -81,6 +109,8 @@ def _by_role(views: tuple[str, ...], engines: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
+    if approvals:  # only where a change request can hold the write: elsewhere it would never apply
+        rule["properties"]["approvals"] = APPROVALS_SCHEMA
     return {"type": "object", "propertyNames": {"enum": list(ROLES)}, "additionalProperties": rule}
 
 
@@ -141,12 +171,27 @@ def lockout(document: dict[str, Any]) -> str:
     policy = Policy.from_document(document, version=0)
     for role in ROLES:
         who = Principal("lockout-check", Role(role), region="R", country="C", branch="B")
-        if policy.decide(who, UPDATE).allowed and policy.decide(who, READ).allowed:
+        allowed = policy.decide(who, UPDATE).allowed and policy.decide(who, READ).allowed
+        if allowed and _can_land(policy, who):
             return ""
     return (
         f"no role could both {UPDATE} and {READ} under this policy, so nobody could change it again; "
-        "keep at least one role (admin, as by default) with both, without conditions it cannot meet"
+        "keep at least one role (admin, as by default) with both, without conditions it cannot meet, "
+        "and whose policy changes need no approvals, or approvals a role may give (change_requests.review)"
     )
+
+
+def _can_land(policy: Policy, who: Principal) -> bool:
+    """Can `who`'s policy change take effect? At once; or by approval of a role that may review; or
+    through the emergency bypass. Whether enough people hold that role is not the policy's to know."""
+    approvals = policy.approvals_for(who, UPDATE)
+    if approvals is None or policy.decide(who, BYPASS).allowed:
+        return True
+    for approver in approvals.approvers:
+        reviewer = Principal("lockout-check", approver, region="R", country="C", branch="B")
+        if policy.decide(reviewer, REVIEW).allowed:
+            return True
+    return False
 
 
 def changed_operations(

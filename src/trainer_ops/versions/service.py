@@ -119,8 +119,10 @@ class DocumentService:
         apply: Callable[[dict[str, Any]], Change],
         request_id: str,
         action: Action = Action.UPDATE_CONFIG,
+        details: dict[str, Any] | None = None,
     ) -> VersionedDocument:
         """Apply `apply` to the current document and store the result as the next version.
+        `details` join the audit entry's (a change request's id, a bypass's reason).
 
         Runs in a batch of the writer, serialised with every other audited change, so two writers never
         both become version N+1.
@@ -148,6 +150,7 @@ class DocumentService:
             request_id=request_id,
             change=change,
             action=action,
+            details=details,
         )
 
     def restore(
@@ -178,6 +181,7 @@ class DocumentService:
         request_id: str,
         change: Change,
         action: Action = Action.UPDATE_CONFIG,
+        details: dict[str, Any] | None = None,
     ) -> VersionedDocument:
         self._store.add(
             session,
@@ -202,7 +206,7 @@ class DocumentService:
             before=change.before,
             after=change.after,
             request_id=request_id,
-            details={"kind": kind, "version": version},
+            details={**(details or {}), "kind": kind, "version": version},
         )
         return VersionedDocument.of(kind, version, change.document)
 
@@ -267,29 +271,30 @@ class DocumentEditor:
         if_match: frozenset[int] | None,
         request_id: str,
     ) -> VersionedDocument:
-        def apply(document: dict[str, Any]) -> Change:
-            merged = {**document, **changes}
-            errors = self._check(merged) if self._check else []
-            if errors:
-                names = ", ".join(e["field"] for e in errors)
-                raise Invalid(_INVALID[self.kind], f"invalid field(s): {names}", errors=errors)
-            touched = sorted(k for k in changes if document.get(k) != changes[k])
-            return Change(
-                merged, self._target, {k: document.get(k) for k in touched}, {k: merged[k] for k in touched}
-            )
-
         doc = self._writer.run(
             lambda session: self._documents.change(
                 session,
                 kind=self.kind,
                 actor=actor_of(principal),
                 if_match=if_match,
-                apply=apply,
+                apply=lambda document: self.change_of(document, changes),
                 request_id=request_id,
             )
         )
         self._holder.publish(doc)
         return doc
+
+    def change_of(self, document: dict[str, Any], changes: dict[str, Any]) -> Change:
+        """`changes` merged into `document`, checked (422): pure, so a change request can preview it."""
+        merged = {**document, **changes}
+        errors = self._check(merged) if self._check else []
+        if errors:
+            names = ", ".join(e["field"] for e in errors)
+            raise Invalid(_INVALID[self.kind], f"invalid field(s): {names}", errors=errors)
+        touched = sorted(k for k in changes if document.get(k) != changes[k])
+        return Change(
+            merged, self._target, {k: document.get(k) for k in touched}, {k: merged[k] for k in touched}
+        )
 
     def history(self, *, cursor: int | None, limit: int) -> HistoryPage:
         with self._db.read() as session:

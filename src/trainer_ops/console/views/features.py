@@ -19,6 +19,7 @@ from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import checked_region, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize, known_region, scoped_region
 
 router = page_router()
@@ -98,6 +99,7 @@ async def switch(request: Request, key: str) -> Response:
     region = scoped_region(request, me.who, "features.update", checked_region(field(form, "region") or None))
     overridable = service.is_region_overridable(key)
     await authorize(request, me.who, "features.update", region=region, overridable=overridable)
+    refuse_if_governed(request, me.who, "features.update")
     known_region(request, region)
     wanted = field(form, "enabled")
     if wanted not in VALUES:

@@ -1,0 +1,411 @@
+"""Change-request use cases: submit, approve, reject, cancel, apply (checking the base version), show
+with the diff against the current version, and apply what is due exactly once across replicas."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from trainer_ops.access.service import actor_of
+from trainer_ops.access.types import Approvals, Policy, Principal
+from trainer_ops.audit.service import AuditService
+from trainer_ops.audit.types import Action, Actor
+from trainer_ops.changerequests import types
+from trainer_ops.changerequests.models import ChangeRequestRow
+from trainer_ops.changerequests.store import ChangeRequestStore
+from trainer_ops.changerequests.types import OPEN, State
+from trainer_ops.db.engine import Database
+from trainer_ops.db.writer import BatchWriter
+from trainer_ops.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TrainerOpsError
+from trainer_ops.http.governance import Proposal, Submitted
+from trainer_ops.infra.clock import Clock
+from trainer_ops.versions.service import Change, DocumentService
+from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
+
+MAX_PAGE = 500
+# Why a reviewer is refused (403, audited as access_denied): each a stable reason (ADR 0002).
+REFUSALS = {
+    "self_approval": "change_requests.self_approval",
+    "not_approver": "change_requests.not_approver",
+    "not_author": "change_requests.not_author",
+}
+# (session, current document, body, params) -> the change: the same pure rule the direct write runs.
+Target = Callable[[Session, dict[str, Any], Any, dict[str, Any]], Change]
+
+
+@dataclass(frozen=True)
+class _Done:
+    view: dict[str, Any]
+    document: VersionedDocument | None = None
+    refused: tuple[str, str] | None = None  # (reason, message): audited as a denial, then a 403
+
+
+class ChangeRequestService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        writer: BatchWriter,
+        audit: AuditService,
+        documents: DocumentService,
+        holder: SnapshotHolder,
+        clock: Clock,
+        policy: Callable[[], Policy],
+        targets: dict[str, Target],
+    ) -> None:
+        self._db = database
+        self._writer = writer
+        self._audit = audit
+        self._documents = documents
+        self._holder = holder
+        self._clock = clock
+        self._policy = policy
+        self._targets = targets
+        self._store = ChangeRequestStore()
+
+    def _now_ms(self) -> int:
+        return int(self._clock.now() * 1000)
+
+    # The Governor protocol (http/governance.py): every governed write comes in here.
+    def submit(
+        self,
+        *,
+        who: Principal,
+        proposal: Proposal,
+        approvals: Approvals | None,
+        apply_at_ms: int | None,
+        bypass_reason: str | None,
+        request_id: str,
+    ) -> Submitted:
+        target = self._targets[proposal.operation]
+        waits = approvals is not None and bypass_reason is None
+
+        def unit(session: Session) -> _Done:
+            current = self._current(session, proposal.kind)
+            if proposal.if_match is not None and current.version not in proposal.if_match:
+                raise PreconditionFailed(
+                    "change_requests.stale",
+                    f"If-Match does not name the current version {current.version}; read it again",
+                    extra={"currentVersion": current.version},
+                )
+            # Refused now (422, 409) rather than approved by people and refused later.
+            target(session, copy.deepcopy(current.document), proposal.body, proposal.params)
+            now = self._now_ms()
+            row = ChangeRequestRow(
+                id="cr_" + secrets.token_hex(8),
+                operation=proposal.operation,
+                kind=proposal.kind,
+                body=orjson.dumps(proposal.body).decode(),
+                params=orjson.dumps(proposal.params).decode(),
+                base_version=current.version,
+                state=State.PENDING if waits else State.APPROVED,
+                author_user_id=who.user_id,
+                author_role=who.role.value,
+                author_scope=orjson.dumps(who.scope).decode(),
+                # A change that needs no approvals (scheduled only) may still be rejected by an admin.
+                min_approvals=approvals.min_approvals if approvals else 0,
+                approvers=orjson.dumps(sorted(approvals.approvers) if approvals else ["admin"]).decode(),
+                self_approval=approvals.self_approval if approvals else False,
+                reviews="[]",
+                apply_at_ms=apply_at_ms,
+                bypass_reason=bypass_reason,
+                created_at_ms=now,
+                updated_at_ms=now,
+            )
+            self._store.add(session, row)
+            details = {"operation": row.operation, "baseVersion": row.base_version}
+            if apply_at_ms is not None:
+                details["applyAt"] = apply_at_ms // 1000
+            if bypass_reason is not None:
+                details["bypassReason"] = bypass_reason
+            self._record(session, row, actor_of(who), "created", request_id, details)
+            document = None
+            if row.state == State.APPROVED and (apply_at_ms is None or apply_at_ms <= now):
+                document = self._apply(session, row, request_id, on_conflict=State.CONFLICTED)
+            return _Done(self.view(row), document)
+
+        done = self._writer.run(unit)
+        if done.document is not None:
+            self._holder.publish(done.document)
+        return Submitted(view=done.view, document=done.document)
+
+    def approve(self, *, who: Principal, request_id: str, comment: str | None, req: str) -> dict[str, Any]:
+        def unit(session: Session) -> _Done:
+            row = self._open(session, request_id)
+            refused = self._refusal(who, row)
+            if refused:
+                return self._refuse(session, who, row, refused, req)
+            reviews = types.loads(row.reviews)
+            if any(r["userId"] == who.user_id and r["verdict"] == "approve" for r in reviews):
+                raise Conflict("change_requests.already_approved", f"you approved {row.id} already")
+            if row.state != State.PENDING:
+                raise Conflict("change_requests.not_pending", f"{row.id} needs no more approvals")
+            reviews.append(self._review(who, "approve", comment))
+            row.reviews = orjson.dumps(reviews).decode()
+            row.updated_at_ms = self._now_ms()
+            self._record(session, row, actor_of(who), "approved", req, {"comment": comment})
+            document = None
+            if sum(r["verdict"] == "approve" for r in reviews) >= row.min_approvals:
+                row.state = State.APPROVED
+                if row.apply_at_ms is None or row.apply_at_ms <= self._now_ms():
+                    document = self._apply(session, row, req, on_conflict=State.CONFLICTED)
+            return _Done(self.view(row), document)
+
+        return self._finish(self._writer.run(unit))
+
+    def reject(self, *, who: Principal, request_id: str, comment: str, req: str) -> dict[str, Any]:
+        if not comment.strip():
+            raise Invalid(
+                "change_requests.comment_required",
+                "say why the change is rejected: a comment is required",
+                errors=[{"field": "comment", "message": "must not be empty"}],
+            )
+
+        def unit(session: Session) -> _Done:
+            row = self._open(session, request_id)
+            refused = self._refusal(who, row)
+            if refused:
+                return self._refuse(session, who, row, refused, req)
+            self._close(session, row, who, State.REJECTED, "rejected", comment, req)
+            return _Done(self.view(row))
+
+        return self._finish(self._writer.run(unit))
+
+    def cancel(self, *, who: Principal, request_id: str, comment: str | None, req: str) -> dict[str, Any]:
+        def unit(session: Session) -> _Done:
+            row = self._open(session, request_id)
+            if (who.user_id, who.role.value) != (row.author_user_id, row.author_role):
+                refused = ("not_author", "only the author may cancel a change request")
+                return self._refuse(session, who, row, refused, req)
+            self._close(session, row, who, State.CANCELLED, "cancelled", comment, req)
+            return _Done(self.view(row))
+
+        return self._finish(self._writer.run(unit))
+
+    def apply_due(self) -> int:
+        """Apply every approved change whose applyAt has come; each in a unit of its own, taken under
+        a row lock that another replica skips, and applied only if still approved: exactly once."""
+        with self._db.read() as session:
+            due = self._store.due_ids(session, self._now_ms())
+        applied = 0
+        for request_id in due:
+            done = self._writer.run(self._due_unit(request_id))
+            if done is not None:
+                self._holder.publish(done)
+                applied += 1
+        return applied
+
+    def _due_unit(self, request_id: str) -> Callable[[Session], VersionedDocument | None]:
+        def unit(session: Session) -> VersionedDocument | None:
+            row = self._store.take_due(session, request_id, self._now_ms())
+            if row is None:  # another replica applied it, or holds it now
+                return None
+            return self._apply(session, row, f"scheduled:{row.id}", on_conflict=State.SUSPENDED)
+
+        return unit
+
+    def show(self, request_id: str) -> dict[str, Any]:
+        with self._db.read() as session:
+            row = self._store.find(session, request_id)
+            if row is None:
+                raise NotFound("change_requests.not_found", f"no change request {request_id!r}")
+            view = self.view(row)
+            view["diff"] = self._diff(session, row)
+            return view
+
+    def list(self, *, state: str | None, limit: int) -> list[dict[str, Any]]:
+        if state is not None and state not in set(State):
+            raise Invalid(
+                "change_requests.bad_state",
+                f"unknown state {state!r}; known: {', '.join(State)}",
+                errors=[{"field": "state", "message": "unknown state"}],
+            )
+        if not 1 <= limit <= MAX_PAGE:
+            raise Invalid(
+                "change_requests.bad_limit",
+                f"limit must be between 1 and {MAX_PAGE}",
+                errors=[{"field": "limit", "message": f"must be 1 to {MAX_PAGE}"}],
+            )
+        with self._db.read() as session:
+            return [self.view(row) for row in self._store.newest(session, state=state, limit=limit)]
+
+    # --- the parts -------------------------------------------------------------------------------
+
+    def _apply(
+        self, session: Session, row: ChangeRequestRow, req: str, *, on_conflict: State
+    ) -> VersionedDocument | None:
+        """The change on the version it was asked against, or nothing: if the document moved (or the
+        change no longer passes its checks), the request ends `on_conflict`, never overwriting."""
+        target = self._targets[row.operation]
+        body, params = types.loads(row.body), types.loads(row.params)
+        details: dict[str, Any] = {"changeRequest": row.id}
+        if row.bypass_reason is not None:
+            details["bypassReason"] = row.bypass_reason
+        author = Actor(row.author_user_id, row.author_role, types.loads(row.author_scope))
+        try:
+            # Every check of the change runs before its first write, so a refusal leaves nothing to undo.
+            document = self._documents.change(
+                session,
+                kind=row.kind,
+                actor=author,
+                if_match=frozenset({row.base_version}),
+                apply=lambda current: target(session, current, body, params),
+                request_id=req,
+                details=details,
+            )
+        except TrainerOpsError as error:
+            row.state = on_conflict
+            row.outcome = orjson.dumps({"reason": error.code, "detail": error.message}).decode()
+            row.updated_at_ms = self._now_ms()
+            self._record(session, row, author, on_conflict.value, req, {"reason": error.code})
+            return None
+        row.state = State.APPLIED
+        row.applied_version = document.version
+        row.updated_at_ms = self._now_ms()
+        self._record(session, row, author, "applied", req, {"version": document.version})
+        return document
+
+    def _current(self, session: Session, kind: str) -> VersionedDocument:
+        loaded = self._documents.load(session, [kind])
+        if not loaded:
+            raise Invalid("change_requests.no_document", f"the store has no {kind} document")
+        return loaded[0]
+
+    def _diff(self, session: Session, row: ChangeRequestRow) -> dict[str, Any]:
+        """What the change would do to the current version: `before` and `after` of what it touches."""
+        current = self._current(session, row.kind)
+        diff: dict[str, Any] = {"baseVersion": row.base_version, "currentVersion": current.version}
+        if row.state not in OPEN:
+            return diff
+        try:
+            change = self._targets[row.operation](
+                session, current.document, types.loads(row.body), types.loads(row.params)
+            )
+        except TrainerOpsError as error:
+            diff["error"] = {"reason": error.code, "detail": error.message}
+            return diff
+        diff.update(target=change.target, before=change.before, after=change.after)
+        return diff
+
+    def _open(self, session: Session, request_id: str) -> ChangeRequestRow:
+        row = self._store.find_for_update(session, request_id)
+        if row is None:
+            raise NotFound("change_requests.not_found", f"no change request {request_id!r}")
+        if row.state not in OPEN:
+            raise Conflict(
+                "change_requests.not_open",
+                f"{row.id} is {row.state}; only pending or approved requests can change",
+                extra={"state": row.state},
+            )
+        return row
+
+    def _refusal(self, who: Principal, row: ChangeRequestRow) -> tuple[str, str] | None:
+        return types.approval_refusal(
+            who,
+            author=(row.author_user_id, row.author_role),
+            author_scope=types.loads(row.author_scope),
+            approvers=types.loads(row.approvers),
+            self_approval=row.self_approval,
+            places=self._policy().places,
+        )
+
+    def _refuse(
+        self, session: Session, who: Principal, row: ChangeRequestRow, refused: tuple[str, str], req: str
+    ) -> _Done:
+        """Record the denial in this unit (it commits), then the caller answers 403."""
+        self._audit.append(
+            session,
+            actor=actor_of(who),
+            action=Action.ACCESS_DENIED,
+            target=f"change-request:{row.id}",
+            outcome="denied",
+            request_id=req,
+            details={"reason": refused[1], "refusal": REFUSALS[refused[0]]},
+        )
+        return _Done(self.view(row), refused=refused)
+
+    def _close(
+        self,
+        session: Session,
+        row: ChangeRequestRow,
+        who: Principal,
+        state: State,
+        event: str,
+        comment: str | None,
+        req: str,
+    ) -> None:
+        reviews = types.loads(row.reviews)
+        reviews.append(self._review(who, event, comment))
+        row.reviews = orjson.dumps(reviews).decode()
+        row.state = state
+        row.outcome = orjson.dumps({"by": who.user_id, "comment": comment}).decode()
+        row.updated_at_ms = self._now_ms()
+        self._record(session, row, actor_of(who), event, req, {"comment": comment})
+
+    def _review(self, who: Principal, verdict: str, comment: str | None) -> dict[str, Any]:
+        return {
+            "userId": who.user_id,
+            "role": who.role.value,
+            "verdict": {"approved": "approve"}.get(verdict, verdict),
+            "comment": comment,
+            "at": self._now_ms() // 1000,
+        }
+
+    def _record(
+        self, session: Session, row: ChangeRequestRow, actor: Actor, event: str, req: str, details: Any
+    ) -> None:
+        self._audit.append(
+            session,
+            actor=actor,
+            action=Action.CHANGE_REQUEST,
+            target=f"change-request:{row.id}",
+            after={"state": row.state},
+            request_id=req,
+            details={"event": event, "kind": row.kind, **{k: v for k, v in details.items() if v is not None}},
+        )
+
+    def _finish(self, done: _Done) -> dict[str, Any]:
+        if done.document is not None:
+            self._holder.publish(done.document)
+        if done.refused is not None:
+            raise Forbidden(
+                REFUSALS[done.refused[0]], done.refused[1], extra={"operation": types.OPERATION_REVIEW}
+            )
+        return done.view
+
+    @staticmethod
+    def view(row: ChangeRequestRow) -> dict[str, Any]:
+        reviews = types.loads(row.reviews)
+        return {
+            "id": row.id,
+            "state": row.state,
+            "operation": row.operation,
+            "kind": row.kind,
+            "params": types.loads(row.params),
+            "body": types.loads(row.body),
+            "baseVersion": row.base_version,
+            "author": {
+                "userId": row.author_user_id,
+                "role": row.author_role,
+                "scope": types.loads(row.author_scope),
+            },
+            "approvals": {
+                "required": row.min_approvals,
+                "approvers": types.loads(row.approvers),
+                "selfApproval": row.self_approval,
+                "given": sum(r["verdict"] == "approve" for r in reviews),
+            },
+            "reviews": reviews,
+            "applyAt": row.apply_at_ms // 1000 if row.apply_at_ms is not None else None,
+            "bypassReason": row.bypass_reason,
+            "appliedVersion": row.applied_version,
+            "outcome": types.loads(row.outcome),
+            "createdAt": row.created_at_ms // 1000,
+            "updatedAt": row.updated_at_ms // 1000,
+        }

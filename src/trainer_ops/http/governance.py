@@ -1,0 +1,178 @@
+"""The gate every governed write passes (ADR 0026): at once as today, as a change request waiting for
+approvals or for its `applyAt`, or at once through the audited emergency bypass."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from trainer_ops.access.types import Approvals, Principal
+from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.http.context import edge_of, request_id_of
+from trainer_ops.http.guard import authorize
+from trainer_ops.http.responses import json_response
+from trainer_ops.versions.snapshot import VersionedDocument
+
+BYPASS = "change_requests.bypass"
+BYPASS_HEADER = "X-Trainer-Bypass-Reason"
+APPLY_AT = "applyAt"
+CHANGE_REQUESTS = "/operator/ops/change-requests"
+# Ten years: further than any operator plans a change; a bigger number is a typo.
+MAX_AHEAD_MS = 10 * 366 * 86400 * 1000
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A write as its route parsed it, ready to be stored and replayed: the document it changes, the
+    body (JSON) and the route's parameters (a feature's key and region)."""
+
+    operation: str
+    kind: str
+    body: Any
+    params: dict[str, Any] = field(default_factory=dict)
+    if_match: frozenset[int] | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A stored change request (its public view) and, when it was applied at once, the new version."""
+
+    view: dict[str, Any]
+    document: VersionedDocument | None = None
+
+
+class Governor(Protocol):
+    """Stores and applies change requests; built in app.py from the change-requests package."""
+
+    def submit(
+        self,
+        *,
+        who: Principal,
+        proposal: Proposal,
+        approvals: Approvals | None,
+        apply_at_ms: int | None,
+        bypass_reason: str | None,
+        request_id: str,
+    ) -> Submitted: ...
+
+
+@dataclass(frozen=True)
+class Governed:
+    """What the gate decided: a 202 to send as it is, or the version a bypass wrote (the route renders
+    it as it renders its own write)."""
+
+    response: Response | None = None
+    document: VersionedDocument | None = None
+
+
+async def govern(request: Request, who: Principal, proposal: Proposal) -> Governed | None:
+    """None: no approvals, no `applyAt`, no bypass; the route writes as it always has.
+
+    Called after the route's own `authorize` and body checks, so a change request only ever holds a
+    write its author was allowed to ask for, in a shape the route accepts."""
+    edge = edge_of(request)
+    apply_at_ms = parse_apply_at(request.query_params.get(APPLY_AT), int(edge.now() * 1000))
+    reason = request.headers.get(BYPASS_HEADER)
+    approvals = edge.policy().approvals_for(who, proposal.operation)
+    if reason is None and approvals is None and apply_at_ms is None:
+        return None
+    if reason is not None:
+        reason = reason.strip()
+        if not reason:
+            raise Invalid(
+                "change_requests.bypass_reason_required",
+                f"an emergency bypass needs a reason: say why in {BYPASS_HEADER}",
+                errors=[{"field": BYPASS_HEADER, "message": "must not be empty"}],
+            )
+        await authorize(request, who, BYPASS, governed=proposal.operation)
+    governor = edge.governor
+    if governor is None:  # a programming error: create_app always sets one
+        raise RuntimeError("no governor on the edge")
+    submitted = await run_in_threadpool(
+        governor.submit,
+        who=who,
+        proposal=proposal,
+        approvals=approvals,
+        apply_at_ms=apply_at_ms,
+        bypass_reason=reason,
+        request_id=request_id_of(request),
+    )
+    if submitted.document is not None:
+        return Governed(document=submitted.document)
+    location = f"{CHANGE_REQUESTS}/{submitted.view['id']}"
+    return Governed(response=json_response(submitted.view, status=202, headers={"Location": location}))
+
+
+def refuse_if_governed(request: Request, who: Principal, operation: str) -> None:
+    """For faces that cannot hold a change request yet (the console's forms): a write the policy
+    wants approved is refused (409), never applied past its approvers."""
+    if edge_of(request).policy().approvals_for(who, operation) is not None:
+        raise Conflict(
+            "change_requests.required",
+            f"the policy requires approvals for {operation}: send the change through the API, where it "
+            "becomes a change request (ADR 0026)",
+            extra={"operation": operation},
+        )
+
+
+def parse_apply_at(value: str | None, now_ms: int) -> int | None:
+    """ISO-8601 with an offset (`2026-12-01T06:00:00Z`) or epoch seconds, as the contract writes times.
+    A naive time is refused: whose 06:00 would it be?"""
+    if value is None:
+        return None
+    moment_ms: int | None = None
+    try:
+        seconds = float(value)
+        if math.isfinite(seconds):
+            moment_ms = int(seconds * 1000)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            moment_ms = int(moment.astimezone(UTC).timestamp() * 1000)
+    if moment_ms is None or not 0 <= moment_ms <= now_ms + MAX_AHEAD_MS:
+        raise Invalid(
+            "change_requests.bad_apply_at",
+            f"applyAt must be ISO-8601 with a time zone (2026-12-01T06:00:00Z) or epoch seconds, "
+            f"at most ten years ahead; got {value!r}",
+            errors=[{"field": APPLY_AT, "message": "ISO-8601 with a time zone, or epoch seconds"}],
+        )
+    return moment_ms
+
+
+APPLY_AT_QUERY = {
+    "name": APPLY_AT,
+    "in": "query",
+    "required": False,
+    "description": "Apply the change at this time (ISO-8601 with a time zone, or epoch seconds) instead "
+    "of now: the answer is 202 with `Location` naming the scheduled change request.",
+    "schema": {"type": "string"},
+}
+BYPASS_REASON = {
+    "name": BYPASS_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "An emergency bypass of the approvals the policy asks for (operation "
+    "`change_requests.bypass`): applied at once, audited with this reason (required, not empty).",
+    "schema": {"type": "string"},
+}
+GOVERNED_PARAMETERS = (APPLY_AT_QUERY, BYPASS_REASON)
+
+
+def accepted() -> dict[int | str, dict[str, Any]]:
+    """`responses=` entry for a governed write: what a 202 says."""
+    return {
+        202: {
+            "description": "Not applied yet: the policy requires approvals for this change, or it is "
+            "scheduled (`applyAt`). The body is the change request; `Location` names it.",
+            "headers": {"Location": {"description": "the change request", "schema": {"type": "string"}}},
+        }
+    }

@@ -1,0 +1,66 @@
+"""`trainer-ops change-requests list | show | approve | reject` on the local store (issue #13, item 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from trainer_ops.cli.main import app as cli
+from trainer_ops.config import Settings
+
+from .support import ADMIN_TOKEN, MODEL_CONFIG, app_client
+
+POLICY = "/operator/ops/policy"
+
+
+@pytest.fixture
+def home(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("TRAINER_OPS_BOOTSTRAP_ADMIN_TOKEN", "TRAINER_OPS_JWT_SECRET", "TRAINER_OPS_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "cli-home"
+    monkeypatch.setenv("TRAINER_OPS_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRAINER_OPS_HOME", str(home))
+    return home
+
+
+def test_the_cli_lists_shows_rejects_and_approves_as_the_cli_user(home: Path, database_url: str) -> None:
+    settings = Settings(
+        home=home,
+        database_url=database_url,
+        bootstrap_admin_token=ADMIN_TOKEN,
+        snapshot_poll_seconds=0,
+        token_cache_seconds=0,
+        change_notifications=False,
+    )
+    with app_client(settings) as client:
+        policy: dict[str, Any] = client.get(POLICY).json()
+        policy["operations"]["model_config.update"]["admin"] = {"approvals": {"minApprovals": 1}}
+        assert client.put(POLICY, json=policy).status_code == 200
+        kept = client.patch(MODEL_CONFIG, json={"temperature": 0.2}).json()["id"]
+        dropped = client.patch(MODEL_CONFIG, json={"maxTokens": 10}).json()["id"]
+
+    listed = CliRunner().invoke(cli, ["change-requests", "list", "--json"])
+    shown = CliRunner().invoke(cli, ["change-requests", "show", kept])
+    no_comment = CliRunner().invoke(cli, ["change-requests", "reject", dropped])
+    rejected = CliRunner().invoke(cli, ["change-requests", "reject", dropped, "--comment", "too few tokens"])
+    approved = CliRunner().invoke(cli, ["change-requests", "approve", kept])
+    again = CliRunner().invoke(cli, ["change-requests", "approve", kept])
+
+    assert listed.exit_code == 0, listed.output
+    assert {item["id"] for item in orjson.loads(listed.stdout)} == {kept, dropped}
+    assert orjson.loads(shown.stdout)["diff"]["after"] == {"temperature": 0.2}
+    assert no_comment.exit_code == 2
+    assert rejected.exit_code == 0, rejected.output
+    assert f"{dropped}  rejected" in rejected.stdout
+    assert approved.exit_code == 0, approved.output
+    assert f"{kept}  applied" in approved.stdout
+    assert again.exit_code == 2
+    assert "is applied" in again.stderr
+    with app_client(settings) as client:
+        assert client.get(MODEL_CONFIG).json()["temperature"] == 0.2
+        audit = client.get("/operator/ops/audit", params={"action": "change_request", "limit": 10}).json()
+    assert {e["actor"]["userId"] for e in audit["items"] if e["details"]["event"] == "approved"} == {"cli"}
