@@ -22,6 +22,7 @@ from trainer_ops.console.web import SignedIn, checked_form, page_router, redirec
 from trainer_ops.console.web import field as form_field
 from trainer_ops.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.context import edge_of
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize
 from trainer_ops.versions.service import HistoryPage
 from trainer_ops.versions.snapshot import VersionedDocument
@@ -150,6 +151,8 @@ def json_document_router(page: JsonPage) -> APIRouter:
         me = await signed_in(request)
         await authorize(request, me.who, page.update)
         form = await checked_form(request, me)
+        # The console holds no change requests: a write the policy wants approved is refused here.
+        refuse_if_governed(request, me.who, page.update)
         base = _number(form_field(form, "version"))
         if base is None:
             raise Invalid("http.invalid", "the form has no version; reload the page")

@@ -1,29 +1,60 @@
-"""The console cannot hold change requests yet (ADR 0026): a form save the policy wants approved is
-refused and changes nothing, never applied past the approvers."""
+"""The console's forms under a policy that wants approvals (ADR 0026): the console cannot hold a change
+request, so every governed write through it is refused (409 `change_requests.required`, explained in
+the operator's language) and changes nothing, never applied past the approvers."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from ..support import ADMIN_TOKEN, DEFAULT_LIMITS, LIMITS, document_state
+from ..support import ADMIN_TOKEN, document_state
 from .helpers import browser, signed_in
 
-FORM = {k: str(v) for k, v in DEFAULT_LIMITS.items()}
+POLICY = "/operator/ops/policy"
+ONE_OTHER_ADMIN = {"minApprovals": 1, "approvers": ["admin"], "selfApproval": False}
 
 
-def test_a_limits_save_that_needs_approvals_is_refused_and_changes_nothing(client: TestClient) -> None:
-    policy: dict[str, Any] = client.get("/operator/ops/policy").json()
-    policy["operations"]["limits.update"]["admin"] = {"approvals": {"minApprovals": 1}}
-    assert client.put("/operator/ops/policy", json=policy).status_code == 200
-    page = browser(client)
+def require_approvals(client: TestClient, *operations: str) -> None:
+    document: dict[str, Any] = client.get(POLICY).json()
+    for operation in operations:
+        document["operations"][operation]["admin"] = {"approvals": ONE_OTHER_ADMIN}
+    assert client.put(POLICY, json=document).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("api", "form", "operation", "fields"),
+    [
+        (
+            "/operator/ops/model-config",
+            "/console/model-config",
+            "model_config.update",
+            {"temperature": "0.3"},
+        ),
+        ("/operator/ops/limits", "/console/limits", "limits.update", {"aiCallsPerMinute": "99"}),
+        (
+            "/operator/ops/features",
+            "/console/features/quiz_auto_generate/switch",
+            "features.update",
+            {"enabled": "true"},
+        ),
+        ("/operator/ops/places", "/console/places", "places.update", {"document": '{"regions": []}'}),
+        ("/operator/ops/policy", "/console/policy", "policy.update", {"document": '{"operations": {}}'}),
+    ],
+)
+def test_a_governed_write_through_a_console_form_is_refused_and_changes_nothing(
+    client: TestClient, api: str, form: str, operation: str, fields: dict[str, str]
+) -> None:
+    require_approvals(client, operation)
+    page = browser(client, **{"Accept-Language": "ko"})
     csrf = signed_in(page, ADMIN_TOKEN)
-    state = document_state(client, LIMITS)
+    before = document_state(client, api)
+    version = client.get(api).headers["etag"].strip('"')
 
-    answer = page.post(
-        "/console/limits", data={"csrf": csrf, "version": "1", **FORM, "aiCallsPerMinute": "120"}
-    )
+    answer = page.post(form, data={"csrf": csrf, "version": version, **fields}, follow_redirects=False)
 
-    assert answer.status_code == 409, answer.text[:300]
-    assert document_state(client, LIMITS) == state
+    assert answer.status_code == 409, answer.text
+    assert "change_requests.required" in answer.text
+    assert "승인이 필요합니다" in answer.text
+    assert document_state(client, api) == before
