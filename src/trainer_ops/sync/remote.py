@@ -18,8 +18,11 @@ def command_json(command: Command) -> dict[str, object]:
 
 
 class RemoteInstance:
-    def __init__(self, instance_id: str, subscriber: Subscriber) -> None:
+    def __init__(self, instance_id: str, subscriber: Subscriber, place: str | None = None) -> None:
         self.instance_id = instance_id
+        # The place the SDK declared when it attached (checked against the catalogue): which scoped
+        # activation it runs and which scoped reloads ask it (ADR 0025).
+        self.place = place
         self._subscriber = subscriber
         self._last: tuple[str, int] | None = None
 

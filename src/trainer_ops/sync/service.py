@@ -56,8 +56,10 @@ class SyncService:
         registry.listeners.append(self._on_engine)
 
     # what clients read -----------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """Everything an engine obeys, each part with its version, and the stream position it is at."""
+    def snapshot(self, place: str | None = None) -> dict[str, Any]:
+        """Everything an engine obeys, each part with its version, and the stream position it is at.
+        `rulesets` are what an instance at `place` runs (None: the global activations); `scopedRulesets`
+        every scoped activation, so a client can follow scoped `ruleset` events (ADR 0025)."""
         position = self.broadcaster.last_id
         current = self._holder.current
         out: dict[str, Any] = {"id": position, "versions": {}}
@@ -70,10 +72,15 @@ class SyncService:
             out["policy"] = in_force(policy.document)
             out["versions"][POLICY] = policy.version
         out["rulesets"] = {}
+        out["scopedRulesets"] = {}
+        index = self._registry.places()
         for engine in self._registry.names():
-            active = self._registry.slot(engine).active
+            slot = self._registry.slot(engine)
+            active = slot.resolve(place, index)
             if active is not None:
                 out["rulesets"][engine] = command_json(active)
+            if slot.scoped:
+                out["scopedRulesets"][engine] = {s: command_json(c) for s, c in sorted(slot.scoped.items())}
         return out
 
     # change events ---------------------------------------------------------------------------------
@@ -116,8 +123,10 @@ class SyncService:
         """Bind `instance_id` to `user_id` and hold it here; False when another user owns it."""
         return self._fleet.attach(instance_id=instance_id, user_id=user_id, engines=engines)
 
-    def attach(self, instance_id: str, engines: list[str], subscriber: Subscriber) -> RemoteInstance:
-        remote = RemoteInstance(instance_id, subscriber)
+    def attach(
+        self, instance_id: str, engines: list[str], subscriber: Subscriber, place: str | None = None
+    ) -> RemoteInstance:
+        remote = RemoteInstance(instance_id, subscriber, place)
         self.detach(instance_id)
         for engine in engines:
             self._registry.add_instance(engine, remote)
