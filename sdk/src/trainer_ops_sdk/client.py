@@ -241,7 +241,7 @@ class OpsClient:
         elif kind == "policy":
             if data["version"] > self._snapshot.versions.get("policy", 0):
                 self._update(event_id, lambda s: _set_policy(s, data))
-        elif kind == "ruleset":
+        elif kind in ("ruleset", "scoped_ruleset"):  # scoped: an activation for one place (ADR 0025)
             ruleset = Ruleset.model_validate(data)
             if ruleset.scope:  # every client keeps every scoped activation, to resolve its own
                 self._update(event_id, lambda s: _set_scoped(s, ruleset))

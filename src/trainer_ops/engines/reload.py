@@ -32,8 +32,10 @@ log = logging.getLogger("trainer_ops.reload")
 # observer(phase, data): told of each step of one reload as it happens, for a live view (the console's).
 # Phases: `joined` {engine, replica, instances}, `reply` {engine, instance, ok, error, durationMs},
 # `timeout` (same fields, an instance or replica that never answered), `rollback` {engine, restore,
-# version, reason}, `activated` {engine, targetId, version}. It runs on whichever thread heard the event
-# (the bus's, a worker's), so it must be quick and thread-safe; what it raises is logged and ignored.
+# version, reason}, `activated` {engine, targetId, version}; `rollback` and `activated` add `scope` for a
+# scoped activation, and the other phases then name the lane (`content@KR`) as `engine`. It runs on
+# whichever thread heard the event (the bus's, a worker's), so it must be quick and thread-safe; what it
+# raises is logged and ignored.
 Observer = Callable[[str, dict[str, Any]], None]
 
 
@@ -207,7 +209,7 @@ class ReloadCoordinator:
                     "activated",
                     {
                         "engine": command.engine,
-                        "scope": command.scope,
+                        **({"scope": command.scope} if command.scope else {}),
                         "targetId": command.target_id,
                         "version": command.version,
                     },
@@ -251,7 +253,7 @@ class ReloadCoordinator:
                 "rollback",
                 {
                     "engine": engine,
-                    "scope": scope,
+                    **({"scope": scope} if scope else {}),
                     "restore": previous.target_id if previous else None,
                     "version": previous.version if previous else 0,
                     "reason": outcome.reason(),

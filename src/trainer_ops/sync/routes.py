@@ -83,7 +83,17 @@ async def get_snapshot(
     return json_response(_service(request).snapshot(where))
 
 
-STREAM_EVENTS = ["snapshot", "resync", "document", "places", "policy", "ruleset", "reload", "restore"]
+STREAM_EVENTS = [
+    "snapshot",
+    "resync",
+    "document",
+    "places",
+    "policy",
+    "ruleset",
+    "scoped_ruleset",
+    "reload",
+    "restore",
+]
 
 
 @router.get(
@@ -114,10 +124,11 @@ async def stream(
 ) -> Response:
     """Server-sent events: `snapshot` first (or, resuming with `Last-Event-ID`, the missed events, or a
     `resync` snapshot when they cannot be replayed), then `document`, `policy` and `ruleset` changes as
-    they happen. With `instance` and `engines`, the caller is also an engine instance: it receives `reload`
-    and `restore` commands and answers each reload at .../instances/{instance}/replies. With `place`,
-    the instance runs that place's activations and is asked only by reloads that reach it; the
-    snapshot it starts with holds that place's rulesets."""
+    they happen (`scoped_ruleset` for an activation that holds for one place, with its `scope`). With
+    `instance` and `engines`, the caller is also an engine instance: it receives `reload` and `restore`
+    commands and answers each reload at .../instances/{instance}/replies. With `place`, the instance
+    runs that place's activations and is asked only by reloads that reach it; the snapshot it starts
+    with holds that place's rulesets."""
     await authorize(request, who, "snapshot.read")
     where = normal(place)
     known_scope(request, where, field="place")

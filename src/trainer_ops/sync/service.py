@@ -32,6 +32,7 @@ EVENT_OF = {"places": "places"}
 # The policy goes out as an event of its own name, not as a `document`: SDKs released before it was
 # on the stream fail on a `document` of a kind they do not know, and skip an event they do not know.
 POLICY_EVENT = "policy"
+SCOPED_RULESET_EVENT = "scoped_ruleset"
 
 
 class SyncService:
@@ -116,7 +117,10 @@ class SyncService:
 
     def _on_engine(self, engine: str, active: Command | None) -> None:
         if active is not None:
-            self.broadcaster.publish("ruleset", command_json(active))
+            # A scoped activation has an event of its own: SDKs released before scopes would take a
+            # `ruleset` event as the global activation, and they skip events they do not know.
+            event = SCOPED_RULESET_EVENT if active.scope else "ruleset"
+            self.broadcaster.publish(event, command_json(active))
 
     # remote instances ------------------------------------------------------------------------------
     def claim(self, instance_id: str, *, user_id: str, engines: list[str]) -> bool:
