@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.service import actor_of
@@ -18,6 +17,7 @@ from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.engines.activations import Activations
 from trainer_ops.engines.instances import Command
+from trainer_ops.engines.recording import Recorder
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import Observer, Outcome, ReloadCoordinator
 from trainer_ops.engines.rulesets import RulesetLibrary, StoredRuleset
@@ -66,6 +66,13 @@ class EngineService:
             clock=clock,
             store=store,
             rulesets=self._rulesets,
+        )
+        self._recorder = Recorder(
+            writer=writer,
+            audit=audit,
+            registry=registry,
+            coordinator=coordinator,
+            activations=self._activations,
         )
         # One reload per engine in the whole fleet (engines/fleet.py); this process's locks come first.
         self._fleet_lock = fleet_lock or (lambda _engines: contextlib.nullcontext())
@@ -137,18 +144,7 @@ class EngineService:
         actor = actor_of(principal)
         if engine == SYSTEM:
             return self._reload_system(actor, target_id, request_id)
-        with self._db.read() as session:
-            stored = self._rulesets.resolve(session, engine, target_id)
-        validated = self.registry.slot(engine).local.validated
-        if stored.digest not in validated:
-            errors = ruleset_errors(self.registry.types[engine], stored.ruleset)
-            if errors:
-                raise Invalid(
-                    "engines.invalid_ruleset",
-                    f"{engine} ruleset {target_id!r} does not validate; nothing changed",
-                    errors=errors,
-                )
-            validated.add(stored.digest)
+        stored = self._valid_ruleset(engine, target_id)
         with self._locked([engine]):
             self._activations.catch_up([engine])
             slot = self.registry.slot(engine)
@@ -176,7 +172,9 @@ class EngineService:
             key = lane(engine, scope)
             outcome = self._coordinator.apply({key: command}, observer=observer)
             plan = {key: (command, active)}
-            self._finish(outcome, actor=actor, plan=plan, request_id=request_id, action=Action.RELOAD)
+            self._recorder.finish(
+                outcome, actor=actor, plan=plan, request_id=request_id, action=Action.RELOAD
+            )
             return {
                 "status": "applied",
                 "type": engine,
@@ -187,6 +185,22 @@ class EngineService:
                 "durationMs": round(outcome.duration_ms, 2),
                 "instances": [r.as_json() for r in outcome.replies[key]],
             }
+
+    def _valid_ruleset(self, engine: str, target_id: str) -> StoredRuleset:
+        """The stored ruleset (404), validated unless this process validated its digest before (422)."""
+        with self._db.read() as session:
+            stored = self._rulesets.resolve(session, engine, target_id)
+        validated = self.registry.slot(engine).local.validated
+        if stored.digest not in validated:
+            errors = ruleset_errors(self.registry.types[engine], stored.ruleset)
+            if errors:
+                raise Invalid(
+                    "engines.invalid_ruleset",
+                    f"{engine} ruleset {target_id!r} does not validate; nothing changed",
+                    errors=errors,
+                )
+            validated.add(stored.digest)
+        return stored
 
     def _reload_system(self, actor: Actor, target_id: str, request_id: str) -> dict[str, Any]:
         result = self._system_reload()
@@ -242,7 +256,7 @@ class EngineService:
                     active,
                 )
             outcome = self._coordinator.apply({key: c for key, (c, _) in commands.items()})
-            self._finish(
+            self._recorder.finish(
                 outcome,
                 actor=actor,
                 plan=commands,
@@ -251,107 +265,6 @@ class EngineService:
                 details=details,
             )
             return outcome
-
-    def _finish(
-        self,
-        outcome: Outcome,
-        *,
-        actor: Actor,
-        plan: dict[str, tuple[Command, Command | None]],
-        request_id: str,
-        action: Action,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Record what happened; a failed reload is audited with the NACKs and answered 409. `plan` is
-        lane -> (the command, the activation it replaces at its scope)."""
-        targets = {
-            key: {
-                "targetId": c.target_id,
-                "version": c.version,
-                "previousTargetId": p.target_id if p else None,
-                **({"scope": c.scope} if c.scope else {}),
-            }
-            for key, (c, p) in plan.items()
-        }
-        scopes = sorted({c.scope for c, _ in plan.values() if c.scope})
-        engines = sorted({c.engine for c, _ in plan.values()})
-        if not outcome.applied:
-            failing = [r.as_json() for r in outcome.failing()]
-            self._writer.run(
-                lambda session: self._audit.append(
-                    session,
-                    actor=actor,
-                    action=action,
-                    target=",".join(engines) or "engines",
-                    after=targets,
-                    outcome="rolled_back",
-                    request_id=request_id,
-                    details={
-                        **(details or {}),
-                        **({"scope": scopes[0]} if len(scopes) == 1 else {}),
-                        "reason": outcome.reason(),
-                        "failingInstances": failing,
-                    },
-                )
-            )
-            # RFC 9457: `status` is the HTTP status and `reason` our stable token; the state is
-            # `outcome` and the free text (which instance failed, and why) is in `detail`.
-            extra: dict[str, Any] = {"outcome": "rolled_back", "engines": engines}
-            extra["failingInstances"] = failing
-            if scopes:
-                extra["scopes"] = scopes
-            raise Conflict(
-                "engines.rolled_back", f"reload failed and was rolled back: {outcome.reason()}", extra=extra
-            )
-
-        def unit(session: Session) -> None:
-            for command, previous in plan.values():
-                self._activations.record(
-                    session,
-                    actor=actor,
-                    engine=command.engine,
-                    version=command.version,
-                    target_id=command.target_id,
-                    digest=command.digest,
-                    previous=previous.target_id if previous else None,
-                    request_id=request_id,
-                    scope=command.scope,
-                )
-            if action is Action.PUBLISH:
-                return  # the release service writes the publish entry, with the release
-            for key, target in targets.items():
-                command = plan[key][0]
-                self._audit.append(
-                    session,
-                    actor=actor,
-                    action=action,
-                    target=command.engine,
-                    after=target,
-                    request_id=request_id,
-                    # The place the activation holds for: Step 1's audit `scope` (audit/service.py).
-                    details={
-                        "durationMs": round(outcome.duration_ms, 2),
-                        **({"scope": command.scope} if command.scope else {}),
-                    },
-                )
-
-        try:
-            self._writer.run(unit)
-        except Exception as exc:
-            # Not recorded, so not applied: put every instance back where the store says it is.
-            for command, previous in plan.values():
-                slot = self.registry.slot(command.engine)
-                if previous is not None:
-                    slot.set_command(previous)
-                elif command.scope:
-                    slot.scoped = {k: v for k, v in slot.scoped.items() if k != command.scope}
-            self._coordinator.put_back([(c.engine, c.scope) for c, _ in plan.values()])
-            if isinstance(exc, IntegrityError):
-                raise Conflict(
-                    "engines.concurrent_reload",
-                    "another replica changed this engine at the same time; nothing changed here, retry",
-                ) from None
-            raise
 
     @contextlib.contextmanager
     def _locked(self, engines: list[str]) -> Iterator[None]:
