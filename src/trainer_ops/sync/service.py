@@ -132,7 +132,11 @@ class SyncService:
     ) -> RemoteInstance:
         remote = RemoteInstance(instance_id, subscriber, place)
         self.detach(instance_id)
+        index = self._registry.places()
         for engine in engines:
+            active = self._registry.slot(engine).resolve(place, index)
+            if active is not None:
+                remote.given(active)  # what the stream's first snapshot gives it
             self._registry.add_instance(engine, remote)
         with self._lock:
             self._remotes[instance_id] = (remote, engines)
