@@ -186,3 +186,13 @@ def test_a_place_with_an_activation_cannot_be_removed_from_the_catalogue(placed:
     refused = assert_problem(placed.put("/operator/ops/places", json=without), 409)
     assert refused["reason"] == "places.in_use"
     assert refused["inUse"] == [{"code": "KR-0013", "usedBy": ["difficulty activation at KR-0013"]}]
+
+
+def test_a_scoped_activation_goes_out_as_its_own_stream_event(placed: TestClient, ops: Ops) -> None:
+    # SDKs released before scopes take every `ruleset` event as the global activation: a scoped one must
+    # not be one of those.
+    start = ops.sync.broadcaster.last_id
+    assert reload(placed, "kr", "KR").status_code == 200
+    events = ops.sync.broadcaster.since(start)
+    assert events is not None
+    assert [(e.kind, e.data["scope"]) for e in events] == [("scoped_ruleset", "KR")]
