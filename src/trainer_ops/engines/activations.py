@@ -49,7 +49,10 @@ class Activations:
                 activation = self._store.latest_activation(session, engine)
                 stored = self._rulesets.resolve(session, engine, activation.target_id) if activation else None
             if activation is None or stored is None:
-                self._activate_initial(engine)
+                initial = self._activate_initial(engine)
+                if not self._install_latest(engine):  # its recorded ruleset is unreadable: the built-in
+                    self._install(self._command(engine, initial, 1, None), {})
+                continue
             self._install_latest(engine)
 
     def _activate_initial(self, engine: str) -> StoredRuleset:
