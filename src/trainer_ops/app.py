@@ -365,6 +365,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             channels={RELOAD_CHANNEL: bus.deliver},
         )
     catalogue = PlaceCatalogue(lambda: _places_of(holder))
+    engines.places = catalogue  # scoped activations resolve an instance's place through it (ADR 0025)
     tokens = TokenService(audit=audit, clock=clock, places=catalogue)
     authenticator = Authenticator(
         lookup=None,
@@ -386,6 +387,13 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
         loaded = documents.load(session, [FEATURES])
         overrides = loaded[0].document.get("overrides", {}) if loaded else {}
         return [PlaceUse(f"feature overrides of region {region}", region=region) for region in overrides]
+
+    def activation_uses(session: Session) -> list[PlaceUse]:
+        # A place with a scoped activation runs its own ruleset: removing it would strand it (ADR 0025).
+        return [
+            PlaceUse(f"{engine} activation at {code}", code=code)
+            for engine, code in engine_service.scoped_uses(session)
+        ]
 
     ops = Ops(
         settings=settings,
@@ -485,7 +493,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             writer=writer,
             documents=documents,
             holder=holder,
-            uses=[token_uses, override_uses],
+            uses=[token_uses, override_uses, activation_uses],
         ),
         catalogue=catalogue,
     )

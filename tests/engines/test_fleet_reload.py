@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from trainer_ops_sdk import OpsClient
 from .conftest import difficulty_ruleset
 
 PG = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+ACTIVE = "/operator/ops/engines/difficulty/active"
 
 
 def service_token(ops: Ops, user: str) -> str:
@@ -273,3 +275,52 @@ def test_a_release_rollback_refused_on_another_replica_changes_nothing_anywhere(
         assert response.status_code == 409, response.text
         assert "engine-r" in response.text
         assert active(first) == active(second) == "d4"
+
+
+@PG
+def test_a_scoped_reload_across_replicas_asks_only_that_place_and_a_nack_there_rolls_back_only_it(
+    replicas: tuple[LiveServer, LiveServer],
+) -> None:
+    first, second = replicas
+    assert first.ops is not None
+    assert second.ops is not None
+    places = {"regions": [{"code": "APAC", "name": "Asia", "countries": [{"code": "KR", "name": "Korea"}]}]}
+    seen: dict[str, list[str]] = {"korea": [], "apac": []}
+
+    def engine(name: str, place: str) -> OpsClient:
+        client = OpsClient(second.url, token=service_token(first.ops, name), instance_id=name, place=place)
+
+        def handle(ruleset: dict[str, Any]) -> None:
+            stamp = ruleset.get("meta", {}).get("stamp", "")
+            seen[name].append(stamp)
+            if stamp == "refused":
+                raise ValueError("not in Korea")
+
+        client.on_reload("difficulty", handle)
+        return client
+
+    with admin(first) as client:
+        assert client.put("/operator/ops/places", json=places).status_code == 200
+        korea, apac = engine("korea", "KR"), engine("apac", "APAC")
+        with korea.start(), apac.start():
+            assert korea.connected.wait(5)
+            assert apac.connected.wait(5)
+            upload(client, "kr")
+            upload(client, "refused")
+            body = {"type": "difficulty", "targetId": "kr", "scope": "KR"}
+            response = client.post("/operator/ops/hot-reload", json=body)
+            assert response.status_code == 200, response.text
+            assert [i["instance"] for i in response.json()["instances"]] == ["korea"]
+            assert seen == {"korea": ["kr"], "apac": []}
+            with admin(second) as other:  # the other replica installed the scoped activation too
+                deadline = time.monotonic() + 5
+                while other.get(ACTIVE, params={"scope": "KR"}).json()["targetId"] != "kr":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            refused = client.post("/operator/ops/hot-reload", json={**body, "targetId": "refused"})
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["scopes"] == ["KR"]
+            assert korea.wait_for(lambda s: s.rulesets["difficulty"].targetId == "kr", 5)
+            assert seen == {"korea": ["kr", "refused", "kr"], "apac": []}
+            assert client.get(ACTIVE, params={"scope": "KR"}).json()["targetId"] == "kr"
+            assert active(first) == active(second) == "initial"

@@ -65,3 +65,37 @@ def test_store_with_data_downgrades_and_serves_again_after_upgrade(
         response = client.get(MODEL_CONFIG)
     assert response.status_code == 200
     assert response.json() == SPEC_MODEL_CONFIG
+
+
+def activation_columns(engine: Engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("engine_activations")}
+
+
+def test_0009_adds_the_activation_scope_keeps_rows_global_and_round_trips(engine: Engine) -> None:
+    migrate.upgrade(engine)  # the PostgreSQL leg starts from a migrated template
+    migrate.downgrade(engine, "0008")
+    insert = (
+        "INSERT INTO engine_activations (engine, version, target_id, digest, actor_user_id, request_id, "
+        "created_at_ms) VALUES ('content', 1, 'initial', 'd', 'u', 'q', 0)"
+    )
+    with engine.begin() as connection:
+        connection.execute(text(insert))
+    assert "scope" not in activation_columns(engine)
+
+    migrate.upgrade(engine, "0009")
+    assert "scope" in activation_columns(engine)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT scope FROM engine_activations")).scalar_one() is None
+        connection.execute(
+            text(
+                "INSERT INTO engine_activations (engine, version, target_id, digest, actor_user_id, "
+                "request_id, created_at_ms, scope) VALUES ('content', 2, 'kr', 'd', 'u', 'q', 0, 'KR')"
+            )
+        )
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("UPDATE engine_activations SET scope = 'JP'"))  # still append-only
+
+    migrate.downgrade(engine, "0008")
+    assert "scope" not in activation_columns(engine)
+    migrate.upgrade(engine, "0009")
+    assert "scope" in activation_columns(engine)

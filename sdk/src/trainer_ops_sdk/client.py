@@ -39,16 +39,20 @@ class OpsClient:
         token: str,
         cache_path: str | Path | None = None,
         instance_id: str | None = None,
+        place: str | None = None,
         timeout: float = 10.0,
         max_backoff: float = 5.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`transport` (as in httpx) carries the snapshot requests and reload replies, for a proxy or a
-        test; the stream always uses httpx's default transport."""
+        test; the stream always uses httpx's default transport. `place` (a region, country or branch
+        code of the places catalogue) is where this instance runs: it gets that place's rulesets and
+        only reloads that reach that place (an unknown place is refused with 422 at start)."""
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._cache = Path(cache_path) if cache_path else None
         self.instance_id = instance_id
+        self.place = place.strip().upper() if place else None
         self._timeout = timeout
         self._max_backoff = max_backoff
         self._snapshot = Snapshot()
@@ -109,7 +113,8 @@ class OpsClient:
         if all(self._snapshot.versions.get(kind, 0) >= version for kind, version in min_versions.items()):
             return self._snapshot
         wanted = ",".join(f"{kind}:{version}" for kind, version in min_versions.items())
-        response = self._http.get("/operator/ops/snapshot", params={"minVersion": wanted})
+        params = {"minVersion": wanted, **self._place_params()}
+        response = self._http.get("/operator/ops/snapshot", params=params)
         response.raise_for_status()
         fetched = Snapshot.model_validate(response.json())
         with self._changed:
@@ -150,7 +155,10 @@ class OpsClient:
         """Load the snapshot from the server, or from the last-known-good file when the server is
         down, then follow the stream in a background thread (reconnecting as needed)."""
         try:
-            response = self._http.get("/operator/ops/snapshot")
+            response = self._http.get("/operator/ops/snapshot", params=self._place_params())
+            if response.status_code == 422:  # a place the server does not know: a mistake, not an outage
+                self._http.close()
+                raise ValueError(f"the ops server refused place {self.place!r}: {response.text[:500]}")
             response.raise_for_status()
             self._install(Snapshot.model_validate(response.json()), source="server")
         except httpx.HTTPError as exc:
@@ -196,10 +204,13 @@ class OpsClient:
             self._stop.wait(backoff)
             backoff = min(self._max_backoff, backoff * 2)
 
+    def _place_params(self) -> dict[str, str]:
+        return {"place": self.place} if self.place else {}
+
     def _consume(self) -> None:
-        params = {}
+        params = self._place_params()
         if self.instance_id and self._handlers:
-            params = {"instance": self.instance_id, "engines": ",".join(self._handlers)}
+            params = {**params, "instance": self.instance_id, "engines": ",".join(self._handlers)}
         headers = {"Last-Event-ID": self._snapshot.id} if self._snapshot.id else {}
         timeout = httpx.Timeout(self._timeout, read=60.0)
         with (
@@ -230,8 +241,12 @@ class OpsClient:
         elif kind == "policy":
             if data["version"] > self._snapshot.versions.get("policy", 0):
                 self._update(event_id, lambda s: _set_policy(s, data))
-        elif kind == "ruleset":
+        elif kind in ("ruleset", "scoped_ruleset"):  # scoped: an activation for one place (ADR 0025)
             ruleset = Ruleset.model_validate(data)
+            if ruleset.scope:  # every client keeps every scoped activation, to resolve its own
+                self._update(event_id, lambda s: _set_scoped(s, ruleset))
+            if self._snapshot.source(ruleset.engine, self.place) != ruleset.scope:
+                return  # an activation of another place, or one a more specific place overrides
             if self._refused.get(ruleset.engine) == ruleset.digest:
                 # Never report as active what this instance's engine refused to run.
                 log.error(
@@ -357,6 +372,11 @@ class OpsClient:
 def _set_document(snapshot: Snapshot, data: dict[str, Any]) -> None:
     setattr(snapshot, DOCUMENT_FIELDS[data["kind"]], data["document"])
     snapshot.versions[data["kind"]] = data["version"]
+
+
+def _set_scoped(snapshot: Snapshot, ruleset: Ruleset) -> None:
+    assert ruleset.scope is not None
+    snapshot.scopedRulesets.setdefault(ruleset.engine, {})[ruleset.scope] = ruleset
 
 
 def _set_policy(snapshot: Snapshot, data: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ class Ruleset(BaseModel):
     version: int
     ruleset: dict[str, Any] = Field(default_factory=dict)
     epoch: int = 0
+    # The place this activation holds for; None: the global activation.
+    scope: str | None = None
 
 
 class Snapshot(BaseModel):
@@ -26,7 +28,30 @@ class Snapshot(BaseModel):
     places: dict[str, Any] = Field(default_factory=lambda: {"regions": []})
     # The scope policy in force (operation -> role -> rule), for consoles and tools that show it.
     policy: dict[str, Any] = Field(default_factory=dict)
+    # What this client runs: for a client with a place, that place's rulesets (most specific wins).
     rulesets: dict[str, Ruleset] = Field(default_factory=dict)
+    # Every scoped activation, engine -> place code -> ruleset: lets a client follow scoped changes.
+    scopedRulesets: dict[str, dict[str, Ruleset]] = Field(default_factory=dict)
+
+    def chain(self, place: str | None) -> list[str | None]:
+        """`place` and its parents in the places catalogue, most specific first, then None (global)."""
+        if not place:
+            return [None]
+        for region in self.places.get("regions", []):
+            if region.get("code") == place:
+                return [place, None]
+            for country in region.get("countries", []):
+                if country.get("code") == place:
+                    return [place, region.get("code"), None]
+                for branch in country.get("branches", []):
+                    if branch.get("code") == place:
+                        return [place, country.get("code"), region.get("code"), None]
+        return [place, None]
+
+    def source(self, engine: str, place: str | None) -> str | None:
+        """The scope whose activation of `engine` a client at `place` runs (None: the global one)."""
+        scoped = self.scopedRulesets.get(engine, {})
+        return next((code for code in self.chain(place) if code is None or code in scoped), None)
 
     def is_enabled(self, feature: str, region: str | None = None, default: bool = False) -> bool:
         """The region's override if it has one, else the global default; `default` for unknown flags."""

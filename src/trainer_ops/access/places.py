@@ -78,16 +78,16 @@ class PlaceIndex:
         more = f" (and {len(codes) - KNOWN_SHOWN} more)" if len(codes) > KNOWN_SHOWN else ""
         return f"known {PLURAL[level]}: {shown}{more}"
 
-    def code_problem(self, code: str) -> PlaceProblem | None:
-        """Why `code` names no place at any level (a reload's `scope` may name any level)."""
+    def code_problem(self, code: str, *, what: str = "scope") -> PlaceProblem | None:
+        """Why `code` names no place at any level (a reload's `scope`, an instance's `place`)."""
         if not is_code(code):
-            return PlaceProblem("shape", "scope", code, f"scope {code!r} is not a place code ({CODE_RULE})")
+            return PlaceProblem("shape", what, code, f"{what} {code!r} is not a place code ({CODE_RULE})")
         if self.empty or code in self.places:
             return None
-        message = f"scope {code!r} is not in the places catalogue; " + "; ".join(
+        message = f"{what} {code!r} is not in the places catalogue; " + "; ".join(
             self.known(level) for level in LEVELS
         )
-        return PlaceProblem("unknown", "scope", code, message)
+        return PlaceProblem("unknown", what, code, message)
 
     def under(self, code: str, ancestor: str) -> bool:
         """Is `code` the place `ancestor` or below it?"""

@@ -196,7 +196,7 @@ def entry_view(row: AuditEntryRow) -> dict[str, Any]:
         "action": body["action"],
         "target": body["target"],
         "targetId": body["target"],
-        "scope": body["actor"]["scope"],
+        "scope": _scope(body),
         "before": body["before"],
         "after": body["after"],
         "outcome": body["outcome"],
@@ -205,6 +205,13 @@ def entry_view(row: AuditEntryRow) -> dict[str, Any]:
         "prevHash": row.prev_hash,
         "hash": row.hash,
     }
+
+
+def _scope(body: dict[str, Any]) -> dict[str, str]:
+    """Step 1's `scope`: the place the action was limited to, when it was (a scoped hot reload, or its
+    denial: `details.scope`, ADR 0025), else the actor's own places (also under `actor.scope`)."""
+    place = body["details"].get("scope") if isinstance(body["details"], dict) else None
+    return {"place": place} if isinstance(place, str) else dict(body["actor"]["scope"])
 
 
 def encode_cursor(seq: int) -> str:

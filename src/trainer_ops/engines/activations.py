@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from trainer_ops.audit.types import SYSTEM_ACTOR, Actor
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
-from trainer_ops.engines.instances import Command, holds
+from trainer_ops.engines.instances import Command, holds, place_of
 from trainer_ops.engines.models import ActivationRow
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
@@ -43,16 +43,17 @@ class Activations:
 
     # start --------------------------------------------------------------------------------------------
     def load_active(self) -> None:
-        """Load every engine's active ruleset; an engine never activated starts on its built-in one."""
+        """Load every engine's active rulesets; an engine never activated starts on its built-in one."""
         for engine in self._registry.names():
             with self._db.read() as session:
                 activation = self._store.latest_activation(session, engine)
                 stored = self._rulesets.resolve(session, engine, activation.target_id) if activation else None
             if activation is None or stored is None:
-                stored, version = self._activate_initial(engine), 1
-            else:
-                version = activation.version
-            self._install(engine, stored, version)
+                initial = self._activate_initial(engine)
+                if not self._install_latest(engine):  # its recorded ruleset is unreadable: the built-in
+                    self._install(self._command(engine, initial, 1, None), {})
+                continue
+            self._install_latest(engine)
 
     def _activate_initial(self, engine: str) -> StoredRuleset:
         body, digest = content_address(self._registry.types[engine].initial)
@@ -95,7 +96,7 @@ class Activations:
             if engine not in self._registry.names():
                 continue
             slot = self._registry.slot(engine)
-            if slot.active is not None and slot.active.version >= version:
+            if slot.active is not None and slot.latest_version() >= version:
                 continue
             if not slot.lock.acquire(blocking=False):
                 continue  # a reload here is under way; the next poll looks again
@@ -112,8 +113,8 @@ class Activations:
         with self._db.read() as session:
             latest = self._store.latest_versions(session)
         for engine in engines:
-            active = self._registry.slot(engine).active
-            if engine in latest and (active is None or active.version < latest[engine]):
+            slot = self._registry.slot(engine)
+            if engine in latest and (slot.active is None or slot.latest_version() < latest[engine]):
                 self._install_latest(engine)
 
     def settle_orphans(self) -> list[str]:
@@ -132,33 +133,53 @@ class Activations:
         return reinstalled
 
     def _install_latest(self, engine: str) -> bool:
-        """Put `engine` on the store's latest activation (the caller holds the engine's lock)."""
+        """Put `engine` on the store's latest activations, global and scoped (the caller holds the
+        engine's lock, or runs at start)."""
         with self._db.read() as session:
             row = self._store.latest_activation(session, engine)
             stored = self._rulesets.resolve(session, engine, row.target_id) if row else None
+            scoped = [
+                (r, self._rulesets.resolve(session, engine, r.target_id))
+                for r in self._store.scoped_activations(session, engine)
+            ]
         if row is None or stored is None:
             return False
-        self._install(engine, stored, row.version)
+        self._install(
+            self._command(engine, stored, row.version, None),
+            {r.scope: self._command(engine, s, r.version, r.scope) for r, s in scoped if r.scope},
+        )
         return True
 
-    def _install(self, engine: str, stored: StoredRuleset, version: int) -> None:
-        """Put every instance of `engine` on a ruleset the store already records as active (at start,
-        or when another replica activated it): no ACK round, the decision was made and recorded."""
-        command = Command(
+    def _command(self, engine: str, stored: StoredRuleset, version: int, scope: str | None) -> Command:
+        return Command(
             engine,
             stored.target_id,
             stored.digest,
             version,
             stored.ruleset or {},
             self._registry.next_epoch(),
+            scope,
         )
+
+    def _install(self, active: Command, scoped: dict[str, Command]) -> None:
+        """Put every instance of the engine on what the store records as active for its place (at start,
+        or when another replica activated it): no ACK round, the decision was made and recorded."""
+        engine = active.engine
         slot = self._registry.slot(engine)
+        before = slot.scoped
+        slot.active, slot.scoped, slot.applied_at = active, scoped, self._clock.now()
+        index = self._registry.places()
         for instance in slot.instances():
-            if not holds(instance, command):  # a reload from another replica already put it there
+            command = slot.resolve(place_of(instance), index)
+            # An instance a reload from another replica already put there is not sent it again.
+            if command is not None and not holds(instance, command):
                 instance.restore(command)
-        slot.active, slot.applied_at = command, self._clock.now()
-        self._coordinator.participant.settle(engine)
+        self._coordinator.participant.settle_engine(engine)
         self._registry.notify(engine)
+        for scope, command in scoped.items():
+            old = before.get(scope)
+            if old is None or (old.digest, old.version) != (command.digest, command.version):
+                self._registry.notify(engine, command)
 
     # recording ----------------------------------------------------------------------------------------
     def record(
@@ -172,9 +193,11 @@ class Activations:
         digest: str,
         previous: str | None,
         request_id: str,
+        scope: str | None = None,
     ) -> None:
-        """Inside a writer unit: the activation row that makes `target_id` active at `version`. The
-        store's unique (engine, version) refuses a second row, so two replicas cannot both win."""
+        """Inside a writer unit: the activation row that makes `target_id` active at `version`, for
+        every place (`scope` None) or for `scope` only. The store's unique (engine, version) refuses a
+        second row, so two replicas cannot both win."""
         self._store.add_activation(
             session,
             ActivationRow(
@@ -186,5 +209,6 @@ class Activations:
                 actor_user_id=actor.user_id,
                 request_id=request_id,
                 created_at_ms=int(self._clock.now() * 1000),
+                scope=scope,
             ),
         )

@@ -28,6 +28,20 @@ class Command:
     version: int
     ruleset: dict[str, Any]
     epoch: int
+    # The place this activation holds for (None: every place without one of its own; ADR 0025).
+    scope: str | None = None
+
+    def again(self, epoch: int) -> Command:
+        """The same activation under a newer epoch (a restore, which must win over older commands)."""
+        return Command(
+            self.engine, self.target_id, self.digest, self.version, self.ruleset, epoch, self.scope
+        )
+
+
+def place_of(instance: object) -> str | None:
+    """The place an instance declared (SDK `place=`); None: global, like in-process instances."""
+    place = getattr(instance, "place", None)
+    return place if isinstance(place, str) else None
 
 
 class Instance(Protocol):

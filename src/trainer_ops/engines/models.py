@@ -32,7 +32,9 @@ class RulesetRow(Base):
 
 
 class ActivationRow(Base):
-    """One row per ruleset that became active on an engine (version N of that engine)."""
+    """One row per ruleset that became active on an engine (version N of that engine), for every place
+    (`scope` NULL) or for one place code only (migration 0009, ADR 0025). Versions are one sequence per
+    engine across scopes."""
 
     __tablename__ = "engine_activations"
 
@@ -45,8 +47,12 @@ class ActivationRow(Base):
     actor_user_id: Mapped[str] = mapped_column(String(128))
     request_id: Mapped[str] = mapped_column(String(64))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    scope: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (UniqueConstraint("engine", "version", name="uq_engine_activations_version"),)
+    __table_args__ = (
+        UniqueConstraint("engine", "version", name="uq_engine_activations_version"),
+        Index("ix_engine_activations_engine_scope", "engine", "scope", "version"),
+    )
 
 
 class ReplicaRow(Base):

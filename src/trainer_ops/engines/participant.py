@@ -12,8 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from trainer_ops.engines.instances import Command, ForwardedInstance, Instance
+from trainer_ops.engines.instances import Command, ForwardedInstance, Instance, place_of
 from trainer_ops.engines.registry import EngineRegistry
+from trainer_ops.engines.scopes import lane
 from trainer_ops.engines.types import Reply
 from trainer_ops.infra.bus import Bus, Message
 
@@ -35,6 +36,7 @@ def command_message(command: Command) -> dict[str, Any]:
         "digest": command.digest,
         "version": command.version,
         "epoch": command.epoch,
+        "scope": command.scope,
     }
 
 
@@ -69,7 +71,12 @@ class ReloadParticipant:
             for data in message.get("commands", []):
                 self._apply(data, float(message.get("seconds", self._deadline)))
         elif op == "restore" and message.get("from") != self._replica_id:
-            self.restore_here({d["engine"]: self._command(d) for d in message.get("commands", [])})
+            self.restore_here(
+                [
+                    (str(d["engine"]), d.get("scope") and str(d["scope"]), int(d["epoch"]))
+                    for d in message.get("commands", [])
+                ]
+            )
 
     # apply -------------------------------------------------------------------------------------------
     def _apply(self, data: dict[str, Any], seconds: float) -> None:
@@ -77,11 +84,10 @@ class ReloadParticipant:
         if engine not in self._registry.names():
             return
         slot = self._registry.slot(engine)
-        forwarded = [i for i in slot.others if isinstance(i, ForwardedInstance)]
-        local: list[Instance] = [
-            slot.local,
-            *(i for i in slot.others if not isinstance(i, ForwardedInstance)),
-        ]
+        # A scoped command asks only the instances it reaches (ADR 0025); the others keep running theirs.
+        reached = slot.reached(data.get("scope") or None, self._registry.places())
+        forwarded = [i for i in reached if isinstance(i, ForwardedInstance)]
+        local: list[Instance] = [i for i in reached if not isinstance(i, ForwardedInstance)]
         epoch = int(data["epoch"])
         ids = [i.instance_id for i in local] + [f.instance_id for f in forwarded]
         self._bus.publish(
@@ -101,7 +107,10 @@ class ReloadParticipant:
             return
         assert command is not None
         with self._lock:
-            self._pending[engine] = (command, time.monotonic() + seconds + ORPHAN_GRACE_SECONDS)
+            self._pending[lane(engine, command.scope)] = (
+                command,
+                time.monotonic() + seconds + ORPHAN_GRACE_SECONDS,
+            )
         for remote in forwarded:
             remote.send(command, deadline_seconds=seconds)
         for instance in local:
@@ -140,35 +149,48 @@ class ReloadParticipant:
             raise LookupError(
                 f"{engine} ruleset {target!r} has digest {digest[:12]}, not {str(data['digest'])[:12]}"
             )
-        return Command(engine, target, digest, int(data["version"]), ruleset, int(data["epoch"]))
+        scope = data.get("scope")
+        return Command(
+            engine, target, digest, int(data["version"]), ruleset, int(data["epoch"]), scope and str(scope)
+        )
 
     # restore and settle ------------------------------------------------------------------------------
-    def restore_here(self, commands: dict[str, Command | None]) -> None:
-        """Put every instance of these engines on this replica back (a rollback)."""
-        for engine, command in commands.items():
+    def restore_here(self, restores: list[tuple[str, str | None, int]]) -> None:
+        """A rollback: every instance on this replica that a failed (engine, scope) command reached goes
+        back to what its place runs, under the given (newer) epoch. Nothing was recorded, so the slot's
+        activations still say what that is."""
+        index = self._registry.places()
+        for engine, scope, epoch in restores:
             if engine not in self._registry.names():
                 continue
-            self.settle(engine)
-            for instance in self._registry.slot(engine).instances():
+            self.settle(lane(engine, scope))
+            slot = self._registry.slot(engine)
+            for instance in slot.reached(scope, index):
+                command = slot.resolve(place_of(instance), index)
                 try:
-                    instance.restore(command)
+                    instance.restore(command.again(epoch) if command is not None else None)
                 except Exception:
                     log.exception("%s could not be restored", instance.instance_id)
 
-    def settle(self, engine: str) -> None:
-        """The reload of `engine` is decided (activated or rolled back): nothing pending here."""
+    def settle(self, lane: str) -> None:
+        """The reload of `lane` (an engine, or engine@scope) is decided: nothing pending here."""
         with self._lock:
-            self._pending.pop(engine, None)
+            self._pending.pop(lane, None)
+
+    def settle_engine(self, engine: str) -> None:
+        """Every reload of `engine`, at any scope, is decided (the store's activations were installed)."""
+        with self._lock:
+            for key in [k for k, (c, _) in self._pending.items() if c.engine == engine]:
+                del self._pending[key]
 
     def orphans(self) -> list[str]:
         """Engines whose applied command was neither activated nor rolled back in time: their
         coordinator is gone, so they must go back to what the store says."""
         now = time.monotonic()
         with self._lock:
-            late = [engine for engine, (_, until) in self._pending.items() if until < now]
-            for engine in late:
-                del self._pending[engine]
-        return late
+            late = [key for key, (_, until) in self._pending.items() if until < now]
+            engines = sorted({self._pending.pop(key)[0].engine for key in late})
+        return engines
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trainer_ops.engines.instances import Command, ForwardedInstance, Instance, LocalInstance
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex
+from trainer_ops.engines import scopes
+from trainer_ops.engines.instances import Command, ForwardedInstance, Instance, LocalInstance, place_of
 from trainer_ops.engines.types import EngineType, Loaded
 
 DEGRADED_AFTER_ROLLBACK_SECONDS = 15 * 60
@@ -24,8 +26,10 @@ class EngineSlot:
     engine: EngineType
     local: LocalInstance
     others: list[Instance | ForwardedInstance] = field(default_factory=list)
-    # The command every instance runs now (None: nothing loaded yet).
+    # The global activation: what every instance without a scoped one runs (None: nothing loaded yet).
     active: Command | None = None
+    # Scoped activations, place code -> command (ADR 0025): instances under that place run it.
+    scoped: dict[str, Command] = field(default_factory=dict)
     applied_at: float | None = None
     last_rollback_at: float | None = None
     last_rollback_reason: str = ""
@@ -33,6 +37,29 @@ class EngineSlot:
 
     def instances(self) -> list[Instance | ForwardedInstance]:
         return [self.local, *self.others]
+
+    def command_for(self, scope: str | None) -> Command | None:
+        """The activation recorded at exactly `scope` (None: the global one)."""
+        return self.scoped.get(scope) if scope else self.active
+
+    def set_command(self, command: Command) -> None:
+        if command.scope:
+            self.scoped = {**self.scoped, command.scope: command}  # readers see one whole dict
+        else:
+            self.active = command
+
+    def latest_version(self) -> int:
+        """The newest activation this process knows, any scope: versions are one sequence per engine."""
+        versions = [c.version for c in (self.active, *self.scoped.values()) if c is not None]
+        return max(versions, default=0)
+
+    def resolve(self, place: str | None, index: PlaceIndex) -> Command | None:
+        """What an instance at `place` runs: its most specific place's activation, else the global one."""
+        return scopes.resolve(place, index, self.scoped, self.active)
+
+    def reached(self, scope: str | None, index: PlaceIndex) -> list[Instance | ForwardedInstance]:
+        """The instances an activation at `scope` reaches (those a reload of that scope asks to ACK)."""
+        return [i for i in self.instances() if scopes.affected(place_of(i), scope, index, self.scoped)]
 
     def status(self, now: float) -> str:
         if self.local.current is None:
@@ -55,9 +82,12 @@ class EngineRegistry:
         self._epochs: Callable[[], int] = lambda: next(counter)
         # listener(engine, command now active) after every change of an engine's active ruleset.
         self.listeners: list[Callable[[str, Command | None], None]] = []
+        # The places catalogue in force, for resolving scoped activations (app.py wires the real one).
+        self.places: Callable[[], PlaceIndex] = lambda: EMPTY_INDEX
 
-    def notify(self, engine: str) -> None:
-        active = self._slots[engine].active
+    def notify(self, engine: str, command: Command | None = None) -> None:
+        """Tell listeners `command` became active (default: the global activation)."""
+        active = command if command is not None else self._slots[engine].active
         for listener in self.listeners:
             listener(engine, active)
 

@@ -32,8 +32,10 @@ log = logging.getLogger("trainer_ops.reload")
 # observer(phase, data): told of each step of one reload as it happens, for a live view (the console's).
 # Phases: `joined` {engine, replica, instances}, `reply` {engine, instance, ok, error, durationMs},
 # `timeout` (same fields, an instance or replica that never answered), `rollback` {engine, restore,
-# version, reason}, `activated` {engine, targetId, version}. It runs on whichever thread heard the event
-# (the bus's, a worker's), so it must be quick and thread-safe; what it raises is logged and ignored.
+# version, reason}, `activated` {engine, targetId, version}; `rollback` and `activated` add `scope` for a
+# scoped activation, and the other phases then name the lane (`content@KR`) as `engine`. It runs on
+# whichever thread heard the event (the bus's, a worker's), so it must be quick and thread-safe; what it
+# raises is logged and ignored.
 Observer = Callable[[str, dict[str, Any]], None]
 
 
@@ -169,15 +171,15 @@ class ReloadCoordinator:
         bus.subscribe(self._on_message)
 
     def apply(self, commands: dict[str, Command], *, observer: Observer | None = None) -> Outcome:
-        """Apply every engine's command on all its instances; all ACK, or all go back (all or none).
+        """Apply every command (keyed by lane: `content`, or `content@KR` for a scoped activation, see
+        engines/scopes.py) on the instances it reaches; all ACK, or all go back (all or none).
         `observer`, if given, hears each join, answer, timeout, rollback and activation as it happens."""
-        previous = {engine: self._registry.slot(engine).active for engine in commands}
         if not commands:
             return Outcome(applied=True)
         round_ = Round(commands, self._peers() | {self._replica_id}, observer)
         with self._lock:
-            for engine, command in commands.items():
-                self._rounds[command.epoch] = (engine, round_)
+            for lane, command in commands.items():
+                self._rounds[command.epoch] = (lane, round_)
         try:
             self._bus.publish(
                 {
@@ -194,19 +196,26 @@ class ReloadCoordinator:
                     self._rounds.pop(command.epoch, None)
         outcome = round_.outcome(self.deadline_seconds)
         if observer is not None:
-            for engine, reply in round_.unanswered(outcome):
-                round_.tell("timeout", {"engine": engine, **reply.as_json(), "error": reply.error})
+            for lane, reply in round_.unanswered(outcome):
+                round_.tell("timeout", {"engine": lane, **reply.as_json(), "error": reply.error})
         if outcome.applied:
-            for engine, command in commands.items():
-                slot = self._registry.slot(engine)
-                slot.active, slot.applied_at = command, time.time()
-                self.participant.settle(engine)
-                self._registry.notify(engine)
+            for lane, command in commands.items():
+                slot = self._registry.slot(command.engine)
+                slot.set_command(command)
+                slot.applied_at = time.time()
+                self.participant.settle(lane)
+                self._registry.notify(command.engine, command)
                 round_.tell(
-                    "activated", {"engine": engine, "targetId": command.target_id, "version": command.version}
+                    "activated",
+                    {
+                        "engine": command.engine,
+                        **({"scope": command.scope} if command.scope else {}),
+                        "targetId": command.target_id,
+                        "version": command.version,
+                    },
                 )
         else:
-            self._roll_back(previous, outcome, round_)
+            self._roll_back(commands, outcome, round_)
         outcome.duration_ms = (time.perf_counter() - round_.started) * 1000
         return outcome
 
@@ -224,37 +233,29 @@ class ReloadCoordinator:
         else:
             round_.answer(engine, _reply(message))
 
-    def _roll_back(self, previous: dict[str, Command | None], outcome: Outcome, round_: Round) -> None:
+    def _roll_back(self, commands: dict[str, Command], outcome: Outcome, round_: Round) -> None:
+        """Every instance each command reached goes back to what it ran before: the activations are
+        unchanged (nothing was recorded), so each instance re-resolves its own place, under an epoch newer
+        than the failed command's so that a late ACK can no longer take over."""
         now = time.time()
-        restores: dict[str, Command | None] = {}
-        for engine, command in previous.items():
-            # A newer epoch than the failed command: a late ACK can no longer take over.
-            restores[engine] = (
-                Command(
-                    command.engine,
-                    command.target_id,
-                    command.digest,
-                    command.version,
-                    command.ruleset,
-                    self._registry.next_epoch(),
-                )
-                if command is not None
-                else None
-            )
+        restores = [(c.engine, c.scope, self._registry.next_epoch()) for c in commands.values()]
         # This replica at once, before the caller is answered; the others from the bus.
         self.participant.restore_here(restores)
-        for engine, restore in restores.items():
+        for engine, scope, epoch in restores:
             slot = self._registry.slot(engine)
-            slot.active = restore
+            previous = slot.command_for(scope)
+            if previous is not None:
+                slot.set_command(previous.again(epoch))
+                self._registry.notify(engine, slot.command_for(scope))
             slot.last_rollback_at = now
             slot.last_rollback_reason = outcome.reason()
-            self._registry.notify(engine)
             round_.tell(
                 "rollback",
                 {
                     "engine": engine,
-                    "restore": restore.target_id if restore else None,
-                    "version": restore.version if restore else 0,
+                    **({"scope": scope} if scope else {}),
+                    "restore": previous.target_id if previous else None,
+                    "version": previous.version if previous else 0,
                     "reason": outcome.reason(),
                 },
             )
@@ -262,10 +263,22 @@ class ReloadCoordinator:
             {
                 "op": "restore",
                 "from": self._replica_id,
-                "commands": [
-                    command_message(c) if c is not None else {"engine": e, "none": True}
-                    for e, c in restores.items()
-                ],
+                "commands": [{"engine": e, "scope": s, "epoch": n} for e, s, n in restores],
+            }
+        )
+
+    def put_back(self, lanes: list[tuple[str, str | None]]) -> None:
+        """Put every instance that (engine, scope) commands reached back on what the slots say now, on
+        every replica (an activation that could not be recorded)."""
+        restores = [(engine, scope, self._registry.next_epoch()) for engine, scope in lanes]
+        self.participant.restore_here(restores)
+        for engine, scope, _ in restores:
+            self._registry.notify(engine, self._registry.slot(engine).command_for(scope))
+        self._bus.publish(
+            {
+                "op": "restore",
+                "from": self._replica_id,
+                "commands": [{"engine": e, "scope": s, "epoch": n} for e, s, n in restores],
             }
         )
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.places import is_code, normal
 from trainer_ops.access.types import Principal
-from trainer_ops.engines.schemas import HotReloadRequest, HotReloadResult, RulesetRead
+from trainer_ops.engines.schemas import ActiveRead, HotReloadRequest, HotReloadResult, RulesetRead
 from trainer_ops.engines.service import EngineService
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import BadRequest, NotFound
@@ -40,22 +40,50 @@ async def list_engines(request: Request, who: Principal = Depends(principal)) ->
 
 @router.get(
     "/engines/{type}/active",
-    responses=openapi.problems(404, 422, e404="No ruleset loaded", e422="Unknown engine type"),
+    responses={
+        200: {"model": ActiveRead},
+        **openapi.problems(
+            404,
+            422,
+            e404="No ruleset loaded",
+            e422="Unknown engine type, or a scope that is not a known place",
+        ),
+    },
 )
-async def active_ruleset(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
-    """The ruleset this server's engine instance runs now, whole: one version, never half of two."""
+async def active_ruleset(
+    request: Request,
+    type: str = TYPE,
+    scope: str | None = Query(
+        None,
+        max_length=64,
+        description="a region, country or branch code: what an instance of that place runs",
+    ),
+    who: Principal = Depends(principal),
+) -> Response:
+    """The ruleset an engine instance runs, whole: one version, never half of two.
+
+    Without `scope`, what this server's own instance runs now (the global activation). With `scope`,
+    what an instance of that place runs: the activation of its most specific place that has one (the
+    branch, then its country, then its region), else the global one. `activation` names which
+    (`scope` null for the global one)."""
     await authorize(request, who, "snapshot.read")
     service = _service(request)
     engine = service.engine_name(type)
+    place = normal(scope)
+    if place is not None:
+        known_scope(request, place, field="scope")
+        return json_response(service.active_at(engine, place))
     loaded = service.registry.current(engine)
     if loaded is None:
         raise NotFound("engines.nothing_loaded", f"{engine} has no ruleset loaded")
     return json_response(
         {
             "type": engine,
+            "scope": None,
             "targetId": loaded.target_id,
             "digest": loaded.digest,
             "version": loaded.version,
+            "activation": {"scope": None, "targetId": loaded.target_id, "version": loaded.version},
             "ruleset": dict(loaded.state),
         }
     )
@@ -172,6 +200,10 @@ async def _json_bytes(request: Request) -> bytes:
 async def hot_reload(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 3.1: make `targetId` the active ruleset of every instance of engine `type`.
 
+    With `scope` (a region, country or branch code), the ruleset becomes active for that place only:
+    only the instances under it that have no activation of a more specific place are asked, and a NACK
+    rolls back that place alone. Instances elsewhere keep running theirs.
+
     Every instance validates, builds and swaps in the ruleset, then ACKs; when all ACK within the
     deadline: 200 `applied`. Any NACK or timeout puts every instance back on the previous ruleset: a
     409 problem with `reason: engines.rolled_back`, `outcome: rolled_back`, the `engines`, the
@@ -195,5 +227,6 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
         engine=body.type,
         target_id=body.target_id,
         request_id=request_id_of(request),
+        scope=scope,
     )
     return json_response(result)

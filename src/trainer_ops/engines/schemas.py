@@ -39,6 +39,7 @@ class InstanceReply(BaseModel):
 class HotReloadResult(BaseModel):
     status: str
     type: str
+    scope: str | None = None
     targetId: str
     previousTargetId: str | None = None
     version: int | None = None
@@ -55,3 +56,21 @@ class RulesetRead(BaseModel):
     createdBy: str
     active: bool
     ruleset: dict[str, Any] | None = None
+
+
+class ActivationRef(BaseModel):
+    """Which activation an instance runs: the place it holds for (null: the global one)."""
+
+    scope: str | None = None
+    targetId: str
+    version: int
+
+
+class ActiveRead(BaseModel):
+    type: str
+    scope: str | None = None
+    targetId: str
+    digest: str
+    version: int
+    activation: ActivationRef
+    ruleset: dict[str, Any]

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trainer_ops.access.service import actor_of
@@ -18,13 +17,15 @@ from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.engines.activations import Activations
 from trainer_ops.engines.instances import Command
+from trainer_ops.engines.recording import Recorder
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import Observer, Outcome, ReloadCoordinator
 from trainer_ops.engines.rulesets import RulesetLibrary, StoredRuleset
+from trainer_ops.engines.scopes import lane, resolve
 from trainer_ops.engines.store import RulesetStore
 from trainer_ops.engines.types import SYSTEM, canonical_engine
 from trainer_ops.engines.validation import ruleset_errors
-from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.errors import Conflict, Invalid, NotFound
 from trainer_ops.infra.clock import Clock
 
 
@@ -65,6 +66,13 @@ class EngineService:
             clock=clock,
             store=store,
             rulesets=self._rulesets,
+        )
+        self._recorder = Recorder(
+            writer=writer,
+            audit=audit,
+            registry=registry,
+            coordinator=coordinator,
+            activations=self._activations,
         )
         # One reload per engine in the whole fleet (engines/fleet.py); this process's locks come first.
         self._fleet_lock = fleet_lock or (lambda _engines: contextlib.nullcontext())
@@ -126,25 +134,60 @@ class EngineService:
         target_id: str,
         request_id: str,
         observer: Observer | None = None,
+        scope: str | None = None,
     ) -> dict[str, Any]:
         """Spec 3.1 with rollback: 200 applied (or unchanged), else a 409 problem (engines.rolled_back).
-        `observer` hears each instance's answer and the rollback as they happen (ReloadCoordinator)."""
+        With `scope` (a place code the caller was allowed), the ruleset becomes active for that place
+        only, and only the instances it reaches are asked (ADR 0025). `observer` hears each instance's
+        answer and the rollback as they happen (ReloadCoordinator)."""
         engine = self.engine_name(engine, allow_system=True)
         actor = actor_of(principal)
         if engine == SYSTEM:
-            result = self._system_reload()
-            self._writer.run(
-                lambda session: self._audit.append(
-                    session,
-                    actor=actor,
-                    action=Action.RELOAD,
-                    target=SYSTEM,
-                    after=result,
-                    request_id=request_id,
-                    details={"targetId": target_id},
-                )
+            return self._reload_system(actor, target_id, request_id)
+        stored = self._valid_ruleset(engine, target_id)
+        with self._locked([engine]):
+            self._activations.catch_up([engine])
+            slot = self.registry.slot(engine)
+            active = slot.command_for(scope)
+            if active is not None and active.target_id == target_id:
+                return {
+                    "status": "unchanged",
+                    "type": engine,
+                    "scope": scope,
+                    "targetId": target_id,
+                    "previousTargetId": target_id,
+                    "version": active.version,
+                    "durationMs": 0.0,
+                    "instances": [],
+                }
+            command = Command(
+                engine,
+                target_id,
+                stored.digest,
+                slot.latest_version() + 1,
+                stored.ruleset or {},
+                self.registry.next_epoch(),
+                scope,
             )
-            return {"status": "applied", "type": SYSTEM, "targetId": target_id, **result}
+            key = lane(engine, scope)
+            outcome = self._coordinator.apply({key: command}, observer=observer)
+            plan = {key: (command, active)}
+            self._recorder.finish(
+                outcome, actor=actor, plan=plan, request_id=request_id, action=Action.RELOAD
+            )
+            return {
+                "status": "applied",
+                "type": engine,
+                "scope": scope,
+                "targetId": target_id,
+                "previousTargetId": active.target_id if active else None,
+                "version": command.version,
+                "durationMs": round(outcome.duration_ms, 2),
+                "instances": [r.as_json() for r in outcome.replies[key]],
+            }
+
+    def _valid_ruleset(self, engine: str, target_id: str) -> StoredRuleset:
+        """The stored ruleset (404), validated unless this process validated its digest before (422)."""
         with self._db.read() as session:
             stored = self._rulesets.resolve(session, engine, target_id)
         validated = self.registry.slot(engine).local.validated
@@ -157,72 +200,63 @@ class EngineService:
                     errors=errors,
                 )
             validated.add(stored.digest)
-        with self._locked([engine]):
-            self._activations.catch_up([engine])
-            active = self.registry.slot(engine).active
-            if active is not None and active.target_id == target_id:
-                return {
-                    "status": "unchanged",
-                    "type": engine,
-                    "targetId": target_id,
-                    "previousTargetId": target_id,
-                    "version": active.version,
-                    "durationMs": 0.0,
-                    "instances": [],
-                }
-            version = (active.version if active else 0) + 1
-            command = Command(
-                engine, target_id, stored.digest, version, stored.ruleset or {}, self.registry.next_epoch()
-            )
-            outcome = self._coordinator.apply({engine: command}, observer=observer)
-            previous = active.target_id if active else None
-            self._finish(
-                outcome,
+        return stored
+
+    def _reload_system(self, actor: Actor, target_id: str, request_id: str) -> dict[str, Any]:
+        result = self._system_reload()
+        self._writer.run(
+            lambda session: self._audit.append(
+                session,
                 actor=actor,
-                plan={engine: (command, previous)},
-                request_id=request_id,
                 action=Action.RELOAD,
+                target=SYSTEM,
+                after=result,
+                request_id=request_id,
+                details={"targetId": target_id},
             )
-            return {
-                "status": "applied",
-                "type": engine,
-                "targetId": target_id,
-                "previousTargetId": previous,
-                "version": version,
-                "durationMs": round(outcome.duration_ms, 2),
-                "instances": [r.as_json() for r in outcome.replies[engine]],
-            }
+        )
+        return {"status": "applied", "type": SYSTEM, "targetId": target_id, **result}
 
     def activate_many(
-        self, *, principal: Principal, plan: dict[str, str], request_id: str, details: dict[str, Any]
+        self,
+        *,
+        principal: Principal,
+        plan: dict[str, str],
+        request_id: str,
+        details: dict[str, Any],
+        scoped: dict[str, dict[str, str]] | None = None,
     ) -> Outcome:
-        """Make `plan` ({engine: targetId}) active on every engine at once, or change nothing."""
+        """Make `plan` ({engine: targetId}, global) and `scoped` ({engine: {scope: targetId}}) active
+        at once, every instance each reaches, or change nothing."""
         actor = actor_of(principal)
+        wanted: list[tuple[str, str | None, str]] = [(e, None, t) for e, t in plan.items()]
+        wanted += [(e, scope, t) for e, targets in (scoped or {}).items() for scope, t in targets.items()]
         with self._db.read() as session:
-            stored = {
-                engine: self._rulesets.resolve(session, engine, target) for engine, target in plan.items()
-            }
-        with self._locked(sorted(plan)):
-            self._activations.catch_up(sorted(plan))
-            commands: dict[str, tuple[Command, str | None]] = {}
-            for engine, ruleset in stored.items():
-                active = self.registry.slot(engine).active
+            stored = [(e, scope, self._rulesets.resolve(session, e, t)) for e, scope, t in wanted]
+        engines = sorted({e for e, _, _ in wanted})
+        with self._locked(engines):
+            self._activations.catch_up(engines)
+            commands: dict[str, tuple[Command, Command | None]] = {}
+            versions = {e: self.registry.slot(e).latest_version() for e in engines}
+            for engine, scope, ruleset in stored:
+                active = self.registry.slot(engine).command_for(scope)
                 if active is not None and active.target_id == ruleset.target_id:
                     continue
-                version = (active.version if active else 0) + 1
-                commands[engine] = (
+                versions[engine] += 1
+                commands[lane(engine, scope)] = (
                     Command(
                         engine,
                         ruleset.target_id,
                         ruleset.digest,
-                        version,
+                        versions[engine],
                         ruleset.ruleset or {},
                         self.registry.next_epoch(),
+                        scope,
                     ),
-                    active.target_id if active else None,
+                    active,
                 )
-            outcome = self._coordinator.apply({e: c for e, (c, _) in commands.items()})
-            self._finish(
+            outcome = self._coordinator.apply({key: c for key, (c, _) in commands.items()})
+            self._recorder.finish(
                 outcome,
                 actor=actor,
                 plan=commands,
@@ -231,92 +265,6 @@ class EngineService:
                 details=details,
             )
             return outcome
-
-    def _finish(
-        self,
-        outcome: Outcome,
-        *,
-        actor: Actor,
-        plan: dict[str, tuple[Command, str | None]],
-        request_id: str,
-        action: Action,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Record what happened; a failed reload is audited with the NACKs and answered 409."""
-        targets = {
-            e: {"targetId": c.target_id, "version": c.version, "previousTargetId": p}
-            for e, (c, p) in plan.items()
-        }
-        if not outcome.applied:
-            failing = [r.as_json() for r in outcome.failing()]
-            self._writer.run(
-                lambda session: self._audit.append(
-                    session,
-                    actor=actor,
-                    action=action,
-                    target=",".join(plan) or "engines",
-                    after=targets,
-                    outcome="rolled_back",
-                    request_id=request_id,
-                    details={**(details or {}), "reason": outcome.reason(), "failingInstances": failing},
-                )
-            )
-            # RFC 9457: `status` is the HTTP status and `reason` our stable token; the state is
-            # `outcome` and the free text (which instance failed, and why) is in `detail`.
-            raise Conflict(
-                "engines.rolled_back",
-                f"reload failed and was rolled back: {outcome.reason()}",
-                extra={"outcome": "rolled_back", "engines": sorted(plan), "failingInstances": failing},
-            )
-
-        def unit(session: Session) -> None:
-            for engine, (command, previous) in plan.items():
-                self._activations.record(
-                    session,
-                    actor=actor,
-                    engine=engine,
-                    version=command.version,
-                    target_id=command.target_id,
-                    digest=command.digest,
-                    previous=previous,
-                    request_id=request_id,
-                )
-            if action is Action.PUBLISH:
-                return  # the release service writes the publish entry, with the release
-            for engine, target in targets.items():
-                self._audit.append(
-                    session,
-                    actor=actor,
-                    action=action,
-                    target=engine,
-                    after=target,
-                    request_id=request_id,
-                    details={"durationMs": round(outcome.duration_ms, 2)},
-                )
-
-        try:
-            self._writer.run(unit)
-        except Exception as exc:
-            # Not recorded, so not applied: put every instance back where the store says it is.
-            self._coordinator.apply({e: self._restore_command(p, c) for e, (c, p) in plan.items() if p})
-            if isinstance(exc, IntegrityError):
-                raise Conflict(
-                    "engines.concurrent_reload",
-                    "another replica changed this engine at the same time; nothing changed here, retry",
-                ) from None
-            raise
-
-    def _restore_command(self, previous: str, failed: Command) -> Command:
-        with self._db.read() as session:
-            stored = self._rulesets.resolve(session, failed.engine, previous)
-        return Command(
-            failed.engine,
-            previous,
-            stored.digest,
-            failed.version - 1,
-            stored.ruleset or {},
-            self.registry.next_epoch(),
-        )
 
     @contextlib.contextmanager
     def _locked(self, engines: list[str]) -> Iterator[None]:
@@ -353,6 +301,45 @@ class EngineService:
                     }
         return out
 
+    def active_at(self, engine: str, place: str | None) -> dict[str, Any]:
+        """What an instance at `place` runs (None: a global instance), and which activation that is:
+        its most specific place's with one, else the global one (ADR 0025)."""
+        engine = self.engine_name(engine)
+        slot = self.registry.slot(engine)
+        command = slot.resolve(place, self.registry.places())
+        if command is None:
+            raise NotFound("engines.nothing_loaded", f"{engine} has no ruleset loaded")
+        return {
+            "type": engine,
+            "scope": place,
+            "targetId": command.target_id,
+            "digest": command.digest,
+            "version": command.version,
+            "activation": {"scope": command.scope, "targetId": command.target_id, "version": command.version},
+            "ruleset": command.ruleset,
+        }
+
+    def scoped_targets(self, engine: str) -> dict[str, str]:
+        """The scoped activations in force for `engine`: place code -> targetId."""
+        return {scope: c.target_id for scope, c in self.registry.slot(engine).scoped.items()}
+
+    def scoped_restore_plan(
+        self, engine: str, *, recorded: dict[str, str], global_target: str
+    ) -> dict[str, str]:
+        """The scoped targets that put every place of `engine` back on what it ran when `recorded` (scope
+        -> targetId) and `global_target` were in force: the recorded ones, and for a place activated
+        since, what it resolved to then (scoped activations are never removed, ADR 0025)."""
+        index = self.registry.places()
+        plan = dict(recorded)
+        for scope in self.registry.slot(engine).scoped:
+            if scope not in plan:
+                plan[scope] = resolve(scope, index, recorded, global_target)
+        return plan
+
+    def scoped_uses(self, session: Session) -> list[tuple[str, str]]:
+        """(engine, place code) of every scoped activation in force: places in use (ADR 0023)."""
+        return [(r.engine, r.scope) for r in self._store.scoped_activations(session) if r.scope]
+
     def overview(self) -> list[dict[str, Any]]:
         now = self._clock.now()
         out = []
@@ -369,6 +356,10 @@ class EngineService:
                     "lastRollbackAt": int(slot.last_rollback_at) if slot.last_rollback_at else None,
                     "lastRollbackReason": slot.last_rollback_reason or None,
                     "instances": [i.instance_id for i in slot.instances()],
+                    "scoped": [
+                        {"scope": scope, "targetId": c.target_id, "version": c.version}
+                        for scope, c in sorted(slot.scoped.items())
+                    ],
                 }
             )
         return out

@@ -35,12 +35,30 @@ class RulesetStore:
         return [(row, int(size)) for row, size in rows]
 
     def latest_activation(self, session: Session, engine: str) -> ActivationRow | None:
+        """The engine's global activation (scope NULL; rows written before scopes existed are global)."""
         return session.execute(
             select(ActivationRow)
-            .where(ActivationRow.engine == engine)
+            .where(ActivationRow.engine == engine, ActivationRow.scope.is_(None))
             .order_by(ActivationRow.version.desc())
             .limit(1)
         ).scalar_one_or_none()
+
+    def scoped_activations(self, session: Session, engine: str | None = None) -> list[ActivationRow]:
+        """The latest activation of each (engine, scope) that has one (ix_engine_activations_engine_scope)."""
+        latest = (
+            select(ActivationRow.engine, ActivationRow.scope, func.max(ActivationRow.version).label("v"))
+            .where(ActivationRow.scope.is_not(None))
+            .group_by(ActivationRow.engine, ActivationRow.scope)
+        )
+        if engine is not None:
+            latest = latest.where(ActivationRow.engine == engine)
+        sub = latest.subquery()
+        query = (
+            select(ActivationRow)
+            .join(sub, (ActivationRow.engine == sub.c.engine) & (ActivationRow.version == sub.c.v))
+            .order_by(ActivationRow.engine, ActivationRow.scope)
+        )
+        return list(session.scalars(query))
 
     def latest_versions(self, session: Session) -> dict[str, int]:
         rows = session.execute(

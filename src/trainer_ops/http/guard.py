@@ -56,12 +56,13 @@ def known_region(request: Request, region: str | None) -> None:
         check_places(edge_of(request).policy().places, region=region)
 
 
-def known_scope(request: Request, scope: str | None) -> None:
-    """422 when `scope` (a reload's, normalised) is not a place of the catalogue in force, or not a code."""
+def known_scope(request: Request, scope: str | None, *, field: str = "scope") -> None:
+    """422 when `scope` (a reload's or an instance's place, normalised) is not a place of the catalogue
+    in force, or not a code; the error names `field`."""
     if scope is not None:
-        failure = edge_of(request).policy().places.code_problem(scope)
+        failure = edge_of(request).policy().places.code_problem(scope, what=field)
         if failure is not None:
-            raise refused(failure, field="scope")
+            raise refused(failure, field=field)
 
 
 async def authorize(request: Request, who: Principal, operation: str, **attrs: Any) -> Decision:

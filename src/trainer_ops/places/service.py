@@ -30,10 +30,11 @@ class PlaceUse:
     region: str | None = None
     country: str | None = None
     branch: str | None = None
+    code: str | None = None  # a place of any level (a scoped activation's scope, ADR 0025)
 
 
 # Reads, in the writer's transaction, every use of places the store holds. app.py composes them
-# (tokens, feature overrides; scoped activations add theirs), so this package imports no other domain.
+# (tokens, feature overrides, scoped activations), so this package imports no other domain.
 Uses = Callable[[Session], list[PlaceUse]]
 
 
@@ -103,6 +104,8 @@ class PlacesService:
         for uses in self._uses:
             for use in uses(session):
                 failure = index.scope_problem(region=use.region, country=use.country, branch=use.branch)
+                if failure is None and use.code is not None:
+                    failure = index.code_problem(use.code)
                 if failure is not None:
                     stranded.setdefault(failure.code, []).append(use.what)
         if not stranded:

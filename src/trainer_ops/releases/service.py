@@ -81,6 +81,15 @@ class ReleaseService:
                 for e in engines
                 if (c := registry.slot(e).active) is not None
             },
+            # Every scoped activation of the included engines too: a rollback restores them (ADR 0025).
+            "scoped": {
+                e: {
+                    scope: {"targetId": c.target_id, "digest": c.digest, "version": c.version}
+                    for scope, c in sorted(registry.slot(e).scoped.items())
+                }
+                for e in engines
+                if registry.slot(e).scoped
+            },
             "config": {kind: self._holder.current.get(kind).version for kind in CONFIG_KINDS},
         }
         actor = actor_of(principal)
@@ -136,11 +145,22 @@ class ReleaseService:
             )
         snapshot = orjson.loads(row.snapshot)
         plan = {engine: target["targetId"] for engine, target in snapshot["engines"].items()}
+        # Releases made before scoped activations have no "scoped": every place then ran the global one.
+        recorded = snapshot.get("scoped", {})
+        scoped = {
+            engine: self._engines.scoped_restore_plan(
+                engine,
+                recorded={s: t["targetId"] for s, t in recorded.get(engine, {}).items()},
+                global_target=target,
+            )
+            for engine, target in plan.items()
+        }
         details = {"kind": "rollback", "from": current, "to": row.version}
         registry = self._engines.registry
         before = {e: c.target_id for e in plan if (c := registry.slot(e).active) is not None}
+        before_scoped = {e: self._engines.scoped_targets(e) for e in plan}
         outcome = self._engines.activate_many(
-            principal=principal, plan=plan, request_id=request_id, details=details
+            principal=principal, plan=plan, request_id=request_id, details=details, scoped=scoped
         )
         actor = actor_of(principal)
 
@@ -178,6 +198,7 @@ class ReleaseService:
                 plan=before,
                 request_id=request_id,
                 details={**details, "kind": "rollback-undo"},
+                scoped=before_scoped,
             )
             raise
         for doc in restored:

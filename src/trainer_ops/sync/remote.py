@@ -18,20 +18,30 @@ def command_json(command: Command) -> dict[str, object]:
 
 
 class RemoteInstance:
-    def __init__(self, instance_id: str, subscriber: Subscriber) -> None:
+    def __init__(self, instance_id: str, subscriber: Subscriber, place: str | None = None) -> None:
         self.instance_id = instance_id
+        # The place the SDK declared when it attached (checked against the catalogue): which scoped
+        # activation it runs and which scoped reloads ask it (ADR 0025).
+        self.place = place
         self._subscriber = subscriber
-        self._last: tuple[str, int] | None = None
+        # engine -> (digest, version) it was last given: by a command, or by the snapshot it attached with.
+        self._last: dict[str, tuple[str, int]] = {}
+
+    def given(self, command: Command) -> None:
+        """The instance already has `command` (its stream's snapshot held it): installing it again after
+        another replica's activation elsewhere would only call its handler for nothing."""
+        self._last[command.engine] = (command.digest, command.version)
 
     def send(self, command: Command, *, deadline_seconds: float) -> None:
-        self._last = (command.digest, command.version)
+        self.given(command)
         data = {**command_json(command), "deadlineMs": int(deadline_seconds * 1000)}
         self._subscriber.push(Event(f"cmd-{command.epoch}", "reload", data))
 
     def restore(self, command: Command | None) -> None:
-        self._last = (command.digest, command.version) if command else None
+        if command is not None:
+            self.given(command)
         data = command_json(command) if command else {"engine": None}
         self._subscriber.push(Event(f"restore-{command.epoch if command else 0}", "restore", data))
 
     def holds(self, command: Command) -> bool:
-        return self._last == (command.digest, command.version)
+        return self._last.get(command.engine) == (command.digest, command.version)

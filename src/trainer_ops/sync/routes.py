@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from trainer_ops.access.places import normal
 from trainer_ops.access.types import Principal
 from trainer_ops.engines.types import canonical_engine
 from trainer_ops.errors import Invalid
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
-from trainer_ops.http.guard import authorize, deny, principal
+from trainer_ops.http.guard import authorize, deny, known_scope, principal
 from trainer_ops.http.responses import (
     at_least,
     json_response,
@@ -54,21 +55,45 @@ MIN_VERSIONS_QUERY = Query(
 )
 
 
-@router.get("/snapshot")
+PLACE_QUERY = Query(
+    None,
+    max_length=64,
+    description="the region, country or branch code of the engine instance asking: `rulesets` are then "
+    "what that place runs (its most specific place's activation, else the global one). Checked against "
+    "the places catalogue (422).",
+)
+
+
+@router.get("/snapshot", responses=openapi.problems(422, e422="A `place` that is not a known place"))
 async def get_snapshot(
-    request: Request, who: Principal = Depends(principal), minVersion: str | None = MIN_VERSIONS_QUERY
+    request: Request,
+    who: Principal = Depends(principal),
+    minVersion: str | None = MIN_VERSIONS_QUERY,
+    place: str | None = PLACE_QUERY,
 ) -> Response:
     """Everything engines obey, with versions: model config, features (defaults and region overrides),
-    limits, the places catalogue, and each engine's active ruleset. `id` is the stream position this
-    snapshot is at."""
+    limits, the places catalogue, and each engine's active ruleset (for `place`, that place's), with
+    every scoped activation in `scopedRulesets`. `id` is the stream position this snapshot is at."""
     await authorize(request, who, "snapshot.read")
+    where = normal(place)
+    known_scope(request, where, field="place")
     wanted = parse_min_versions(minVersion, DOCUMENT_KEYS)
     if wanted:
         await at_least(request, wanted)
-    return json_response(_service(request).snapshot())
+    return json_response(_service(request).snapshot(where))
 
 
-STREAM_EVENTS = ["snapshot", "resync", "document", "places", "policy", "ruleset", "reload", "restore"]
+STREAM_EVENTS = [
+    "snapshot",
+    "resync",
+    "document",
+    "places",
+    "policy",
+    "ruleset",
+    "scoped_ruleset",
+    "reload",
+    "restore",
+]
 
 
 @router.get(
@@ -95,12 +120,18 @@ async def stream(
     who: Principal = Depends(principal),
     instance: str | None = Query(None, max_length=128, description="register as an engine instance"),
     engines: str | None = Query(None, description="engines this instance runs (comma list)"),
+    place: str | None = PLACE_QUERY,
 ) -> Response:
     """Server-sent events: `snapshot` first (or, resuming with `Last-Event-ID`, the missed events, or a
     `resync` snapshot when they cannot be replayed), then `document`, `policy` and `ruleset` changes as
-    they happen. With `instance` and `engines`, the caller is also an engine instance: it receives `reload`
-    and `restore` commands and answers each reload at .../instances/{instance}/replies."""
+    they happen (`scoped_ruleset` for an activation that holds for one place, with its `scope`). With
+    `instance` and `engines`, the caller is also an engine instance: it receives `reload` and `restore`
+    commands and answers each reload at .../instances/{instance}/replies. With `place`, the instance
+    runs that place's activations and is asked only by reloads that reach it; the snapshot it starts
+    with holds that place's rulesets."""
     await authorize(request, who, "snapshot.read")
+    where = normal(place)
+    known_scope(request, where, field="place")
     service = _service(request)
     names: list[str] = []
     if instance:
@@ -120,7 +151,7 @@ async def stream(
             await _refuse_instance(request, who, instance)
     last_id = request.headers.get("last-event-id")
     subscriber = service.subscribe()
-    remote = service.attach(instance, names, subscriber) if instance else None
+    remote = service.attach(instance, names, subscriber, where) if instance else None
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -131,7 +162,7 @@ async def stream(
             missed = service.broadcaster.since(last_id) if last_id else None
             if missed is None:
                 kind = "resync" if last_id else "snapshot"
-                snap = service.snapshot()
+                snap = service.snapshot(where)
                 yield Event(snap["id"], kind, snap).encode()
             else:
                 for event in missed:

@@ -32,6 +32,7 @@ EVENT_OF = {"places": "places"}
 # The policy goes out as an event of its own name, not as a `document`: SDKs released before it was
 # on the stream fail on a `document` of a kind they do not know, and skip an event they do not know.
 POLICY_EVENT = "policy"
+SCOPED_RULESET_EVENT = "scoped_ruleset"
 
 
 class SyncService:
@@ -56,8 +57,10 @@ class SyncService:
         registry.listeners.append(self._on_engine)
 
     # what clients read -----------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """Everything an engine obeys, each part with its version, and the stream position it is at."""
+    def snapshot(self, place: str | None = None) -> dict[str, Any]:
+        """Everything an engine obeys, each part with its version, and the stream position it is at.
+        `rulesets` are what an instance at `place` runs (None: the global activations); `scopedRulesets`
+        every scoped activation, so a client can follow scoped `ruleset` events (ADR 0025)."""
         position = self.broadcaster.last_id
         current = self._holder.current
         out: dict[str, Any] = {"id": position, "versions": {}}
@@ -70,10 +73,15 @@ class SyncService:
             out["policy"] = in_force(policy.document)
             out["versions"][POLICY] = policy.version
         out["rulesets"] = {}
+        out["scopedRulesets"] = {}
+        index = self._registry.places()
         for engine in self._registry.names():
-            active = self._registry.slot(engine).active
+            slot = self._registry.slot(engine)
+            active = slot.resolve(place, index)
             if active is not None:
                 out["rulesets"][engine] = command_json(active)
+            if slot.scoped:
+                out["scopedRulesets"][engine] = {s: command_json(c) for s, c in sorted(slot.scoped.items())}
         return out
 
     # change events ---------------------------------------------------------------------------------
@@ -109,17 +117,26 @@ class SyncService:
 
     def _on_engine(self, engine: str, active: Command | None) -> None:
         if active is not None:
-            self.broadcaster.publish("ruleset", command_json(active))
+            # A scoped activation has an event of its own: SDKs released before scopes would take a
+            # `ruleset` event as the global activation, and they skip events they do not know.
+            event = SCOPED_RULESET_EVENT if active.scope else "ruleset"
+            self.broadcaster.publish(event, command_json(active))
 
     # remote instances ------------------------------------------------------------------------------
     def claim(self, instance_id: str, *, user_id: str, engines: list[str]) -> bool:
         """Bind `instance_id` to `user_id` and hold it here; False when another user owns it."""
         return self._fleet.attach(instance_id=instance_id, user_id=user_id, engines=engines)
 
-    def attach(self, instance_id: str, engines: list[str], subscriber: Subscriber) -> RemoteInstance:
-        remote = RemoteInstance(instance_id, subscriber)
+    def attach(
+        self, instance_id: str, engines: list[str], subscriber: Subscriber, place: str | None = None
+    ) -> RemoteInstance:
+        remote = RemoteInstance(instance_id, subscriber, place)
         self.detach(instance_id)
+        index = self._registry.places()
         for engine in engines:
+            active = self._registry.slot(engine).resolve(place, index)
+            if active is not None:
+                remote.given(active)  # what the stream's first snapshot gives it
             self._registry.add_instance(engine, remote)
         with self._lock:
             self._remotes[instance_id] = (remote, engines)

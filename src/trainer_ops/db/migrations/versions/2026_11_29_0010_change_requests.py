@@ -7,11 +7,10 @@ Rows are updated as the request moves (pending -> approved -> applied, or reject
 conflicted, suspended) and never deleted: they are the record of who asked and who approved. The
 index serves the scheduler's question, "which approved changes are due".
 
-On PostgreSQL the service role may read, add and update them (no DELETE). down_revision is 0008 while
-0009 is written beside this one; the merge re-points it.
+On PostgreSQL the service role may read, add and update them (no DELETE).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-29
 """
 
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
