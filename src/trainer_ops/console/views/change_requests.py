@@ -86,6 +86,7 @@ async def _detail(
     view = await run_in_threadpool(_service(request).show, request_id)
     diff = view.get("diff") or {}
     rows = side_by_side(diff["before"], diff["after"], only_changes=True) if "before" in diff else None
+    done = request.query_params.get("done", "")
     return render(
         request,
         me,
@@ -97,7 +98,7 @@ async def _detail(
         body_json=json.dumps(view["body"], indent=2, ensure_ascii=False),
         params_json=json.dumps(view["params"], ensure_ascii=False),
         controls=_controls(request, me, view),
-        done=done if (done := request.query_params.get("done", "")) in DONE else "",
+        done=done if done in DONE else "",
         errors=errors or {},
         comments=comments or {},
         max_comment=MAX_COMMENT,
