@@ -26,6 +26,7 @@ NAV = (
     NavItem("nav.tokens", "/console/tokens", "tokens.manage"),
     NavItem("nav.places", "/console/places", "places.read"),
     NavItem("nav.policy", "/console/policy", "policy.read"),
+    NavItem("nav.change_requests", "/console/change-requests", "change_requests.read"),
 )
 
 
