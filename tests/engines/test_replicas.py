@@ -47,9 +47,20 @@ def reload_on_one_replica_reaches_the_other(shared: Settings) -> None:
             seen = client.get(f"{second.url}/operator/ops/engines/difficulty/active").json()
             assert (seen["targetId"], seen["version"]) == ("d2", 2)
             # And a reload through the other replica continues from there, not from a stale version.
-            response = client.post(
-                f"{second.url}/operator/ops/hot-reload", json={"type": "difficulty", "targetId": "initial"}
-            )
+            # The follower may still hold the engine while it installs what it heard (the scoped
+            # activations too): its 409 says "retry when it has finished", so retry as a client would.
+            deadline = time.monotonic() + 5
+            while True:
+                response = client.post(
+                    f"{second.url}/operator/ops/hot-reload",
+                    json={"type": "difficulty", "targetId": "initial"},
+                )
+                busy = (
+                    response.status_code == 409 and response.json()["reason"] == "engines.reload_in_progress"
+                )
+                if not busy or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             assert response.status_code == 200, response.text
             assert response.json()["version"] == 3
     finally:
