@@ -14,7 +14,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
-from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, write_unless_governed
 from trainer_ops.http.guard import authorize, known_region, principal, scoped_region
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -149,19 +149,21 @@ async def patch_feature(
     changes = {name: getattr(update, name) for name in update.model_fields_set}
     if_match = parse_if_match(request.headers.get("if-match"))
     params = {"featureKey": featureKey, "region": region}
-    gated = await govern(request, who, Proposal("features.update", KIND, changes, params, if_match))
-    if gated is not None and gated.response is not None:
-        return gated.response
-    doc = gated.document if gated is not None else None
-    if doc is None:
-        doc = await run_in_threadpool(
-            service.update,
+    written = await write_unless_governed(
+        request,
+        who,
+        Proposal("features.update", KIND, changes, params, if_match),
+        lambda: service.update(
             principal=who,
             key=featureKey,
             region=region,
             changes=changes,
             if_match=if_match,
             request_id=request_id_of(request),
-        )
+        ),
+    )
+    if isinstance(written, Response):
+        return written
+    doc = written
     view, _ = service.detail(featureKey, region=region, all_overrides=decision.view != "own_region")
     return versioned_json(view, doc.version)

@@ -15,7 +15,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match, refuse_none_match
-from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, write_unless_governed
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -57,19 +57,17 @@ def add_document_routes(
         refuse_none_match(request.headers.get("if-none-match"), editor(request).current().version)
         changes = update.changes()
         proposal = Proposal(update_operation, editor(request).kind, changes, if_match=if_match)
-        gated = await govern(request, who, proposal)
-        if gated is not None and gated.response is not None:
-            return gated.response
-        doc = gated.document if gated is not None else None
-        if doc is None:
-            doc = await run_in_threadpool(
-                editor(request).update,
-                principal=who,
-                changes=changes,
-                if_match=if_match,
-                request_id=request_id_of(request),
-            )
-        return document_response(request, doc)
+        written = await write_unless_governed(
+            request,
+            who,
+            proposal,
+            lambda: editor(request).update(
+                principal=who, changes=changes, if_match=if_match, request_id=request_id_of(request)
+            ),
+        )
+        if isinstance(written, Response):
+            return written
+        return document_response(request, written)
 
     async def document_history(
         request: Request,

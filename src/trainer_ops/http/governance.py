@@ -4,6 +4,7 @@ approvals or for its `applyAt`, or at once through the audited emergency bypass.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -107,6 +108,19 @@ async def govern(request: Request, who: Principal, proposal: Proposal) -> Govern
         return Governed(document=submitted.document)
     location = f"{CHANGE_REQUESTS}/{submitted.view['id']}"
     return Governed(response=json_response(submitted.view, status=202, headers={"Location": location}))
+
+
+async def write_unless_governed(
+    request: Request, who: Principal, proposal: Proposal, write: Callable[[], VersionedDocument]
+) -> Response | VersionedDocument:
+    """The gate, then the route's own write: the 202 of a change request as it is, the version a bypass
+    wrote, or `write()` run off the event loop when nothing governs the change."""
+    gated = await govern(request, who, proposal)
+    if gated is not None and gated.response is not None:
+        return gated.response
+    if gated is not None and gated.document is not None:
+        return gated.document
+    return await run_in_threadpool(write)
 
 
 def refuse_if_governed(request: Request, who: Principal, operation: str) -> None:

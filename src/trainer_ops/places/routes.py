@@ -13,7 +13,7 @@ from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
-from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, govern
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, write_unless_governed
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
@@ -77,18 +77,18 @@ async def put_places(request: Request, who: Principal = Depends(principal)) -> R
     document: dict[str, Any] = body.model_dump(mode="json")
     if_match = parse_if_match(request.headers.get("if-match"))
     kind = _service(request).current().kind
-    gated = await govern(request, who, Proposal("places.update", kind, document, if_match=if_match))
-    if gated is not None and gated.response is not None:
-        return gated.response
-    doc = gated.document if gated is not None else None
-    if doc is None:
-        doc = await run_in_threadpool(
-            _service(request).replace,
-            principal=who,
-            document=document,
-            if_match=if_match,
-            request_id=request_id_of(request),
-        )
+    proposal = Proposal("places.update", kind, document, if_match=if_match)
+    written = await write_unless_governed(
+        request,
+        who,
+        proposal,
+        lambda: _service(request).replace(
+            principal=who, document=document, if_match=if_match, request_id=request_id_of(request)
+        ),
+    )
+    if isinstance(written, Response):
+        return written
+    doc = written
     return document_response(request, doc)
 
 
