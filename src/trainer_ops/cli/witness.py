@@ -78,7 +78,7 @@ def describe(checkpoint: Checkpoint) -> str:
 def load_keys(values: Sequence[str]) -> list[Ed25519PublicKey]:
     """Verifier keys (`trainer-ops/audit+<keyid>+<base64>`), each given as text or as a file holding one
     per line. Raises CheckpointError or OSError naming what is wrong."""
-    keys = []
+    keys: list[Ed25519PublicKey] = []
     for value in values:
         texts = [value] if value.startswith(f"{ORIGIN}+") else Path(value).read_text().split()
         keys.extend(parse_public_key(text) for text in texts)
