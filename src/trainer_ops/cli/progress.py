@@ -12,6 +12,8 @@ from typing import TextIO
 Advance = Callable[[int], None]
 # A bar for a job this small would only flicker; the line form waits `every_seconds` anyway.
 BAR_MIN_TOTAL = 10_000
+# Seconds between two lines when stderr is not a terminal (cron mail, CI logs).
+EVERY_SECONDS = 5.0
 
 
 class Lines:
@@ -63,7 +65,7 @@ def progress(
     *,
     quiet: bool = False,
     stream: TextIO | None = None,
-    every_seconds: float = 5.0,
+    every_seconds: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Advance]:
     """Yield `advance(n)`, to be called as batches of entries are done."""
@@ -78,7 +80,8 @@ def progress(
         with _bar(label, total, out) as advance:
             yield advance
         return
-    lines = Lines(label, total, out, every_seconds=every_seconds, clock=clock)
+    every = EVERY_SECONDS if every_seconds is None else every_seconds
+    lines = Lines(label, total, out, every_seconds=every, clock=clock)
     yield lines.advance
     lines.finish()
 
