@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 
 from trainer_ops.app import Ops
+from trainer_ops.audit.types import canonical, chain_hash, entry_mac, leaf_hash
 
 ENTRY_TABLES = ("audit_entries", "audit_checkpoints")
 
@@ -47,3 +49,23 @@ class Attacker:
                 columns = ", ".join(row)
                 values = ", ".join(f":{k}" for k in row)
                 conn.execute(text(f"INSERT INTO audit_entries ({columns}) VALUES ({values})"), row)
+
+
+def rechain(rows: list[dict], start: int, *, mac_key: bytes | None = None) -> None:
+    """Recompute seq-dependent hashes from rows[start] on, as an attacker with SQL access would; the MAC
+    is recomputed only if the attacker also stole the key."""
+    prev = rows[start - 1]["hash"] if start else "0" * 64
+    for row in rows[start:]:
+        raw = row["body"].encode()
+        row["prev_hash"] = prev
+        row["hash"] = chain_hash(prev, raw)
+        row["leaf_hash"] = leaf_hash(raw)
+        if mac_key is not None:
+            row["mac"] = entry_mac(mac_key, row["seq"], row["hash"])
+        prev = row["hash"]
+
+
+def rewrite_body(row: dict, **changes: object) -> None:
+    body = orjson.loads(row["body"])
+    body.update(changes)
+    row["body"] = canonical(body).decode()

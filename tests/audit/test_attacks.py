@@ -5,38 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trainer_ops.app import Ops
 from trainer_ops.audit.checkpoint import Checkpoint, sign
-from trainer_ops.audit.types import canonical, chain_hash, entry_mac, leaf_hash
 from trainer_ops.audit.verify import Verdict
 
-from .attacker import Attacker
+from .attacker import Attacker, rechain, rewrite_body
 
 Verify = Callable[..., Verdict]
-
-
-def rechain(rows: list[dict], start: int, *, mac_key: bytes | None = None) -> None:
-    """Recompute seq-dependent hashes from rows[start] on, as an attacker with SQL access would; the MAC
-    is recomputed only if the attacker also stole the key."""
-    prev = rows[start - 1]["hash"] if start else "0" * 64
-    for row in rows[start:]:
-        raw = row["body"].encode()
-        row["prev_hash"] = prev
-        row["hash"] = chain_hash(prev, raw)
-        row["leaf_hash"] = leaf_hash(raw)
-        if mac_key is not None:
-            row["mac"] = entry_mac(mac_key, row["seq"], row["hash"])
-        prev = row["hash"]
-
-
-def rewrite_body(row: dict, **changes: object) -> None:
-    body = orjson.loads(row["body"])
-    body.update(changes)
-    row["body"] = canonical(body).decode()
 
 
 def test_untouched_log_verifies_intact(log: Ops, verify: Verify) -> None:

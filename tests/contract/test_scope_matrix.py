@@ -60,6 +60,8 @@ CALLS: dict[str, Call] = {
     "GET health": Call("GET", f"{OPS}/health", "health.read"),
     "GET diagnostics": Call("GET", f"{OPS}/diagnostics", "diagnostics.read"),
     "GET audit": Call("GET", f"{OPS}/audit", "audit.read"),
+    # What an outside witness reads (ADR 0030): hashes and sizes, never an entry.
+    "GET audit/consistency": Call("GET", f"{OPS}/audit/consistency?first=1&second=1", "audit.witness"),
     "GET model-config/history": Call("GET", f"{OPS}/model-config/history", "model_config.read"),
     "GET features/history": Call("GET", f"{OPS}/features/history", "features.history"),
     "POST /v1/files": Call(
@@ -83,6 +85,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "GET health":                         (200, 200, 200, 200, 200, 403),
     "GET diagnostics":                    (200, 403, 403, 403, 403, 403),
     "GET audit":                          (200, 403, 403, 403, 403, 403),
+    "GET audit/consistency":              (200, 200, 200, 200, 200, 200),
     "GET model-config/history":           (200, 403, 403, 403, 403, 403),
     "GET features/history":               (200, 403, 403, 403, 403, 403),
     "POST /v1/files":                     (200, 403, 403, 403, 403, 200),

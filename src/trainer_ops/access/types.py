@@ -218,6 +218,9 @@ DEFAULT_POLICY: dict[str, Any] = {
         "audit.read": {"admin": {}},
         "audit.verify": {"admin": {}},
         "audit.checkpoint": {"admin": {}},
+        # What an outside witness reads (ADR 0030): signed checkpoints and consistency proofs. They hold
+        # hashes and sizes, never an entry, so every role may read them: the more witnesses, the better.
+        "audit.witness": {"admin": {}, "region": {}, "country": {}, "branch": {}, "service": {}},
         "artifacts.read": {"admin": {}},
         "artifacts.write": {"admin": {}},
         "tokens.manage": {"admin": {}},

@@ -1,5 +1,5 @@
 """Signed checkpoints and verification use cases: make a checkpoint (re-verifying what is new first),
-verify the whole log, prove that an entry is in a checkpoint."""
+verify the whole log, prove that an entry is in a checkpoint and that one tree size extends another."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from trainer_ops.audit.checkpoint import (
     Checkpoint,
     CheckpointError,
+    key_id,
     parse_and_verify,
     public_key_text,
     sign,
@@ -49,6 +50,31 @@ class Proof:
         }
 
 
+@dataclass(frozen=True)
+class Consistency:
+    """An RFC 9162 consistency proof between two tree sizes, with the roots this server computes for
+    them (a witness checks the proof against the roots it holds signed, never these)."""
+
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    path: list[bytes]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "first": self.first,
+            "second": self.second,
+            "firstRoot": self.first_root.hex(),
+            "secondRoot": self.second_root.hex(),
+            "proof": [p.hex() for p in self.path],
+        }
+
+
+def _bad_range(message: str, field: str) -> Invalid:
+    return Invalid("audit.bad_range", message, errors=[{"field": field, "message": message}])
+
+
 class CheckpointService:
     def __init__(
         self,
@@ -78,6 +104,11 @@ class CheckpointService:
     def verifier_key(self) -> str:
         return public_key_text(self.public_key)
 
+    @property
+    def key_id(self) -> str:
+        """The 4-byte key id (hex) that this log's signature lines carry."""
+        return key_id(self.public_key).hex()
+
     def latest(self) -> Checkpoint | None:
         with self._db.read() as session:
             row = self._store.latest_checkpoint(session)
@@ -93,18 +124,34 @@ class CheckpointService:
                 f"the stored checkpoint at size {row.size} is invalid: {exc}; run `trainer-ops audit verify`",
             ) from None
 
-    def make(self) -> Checkpoint:
+    def recent(self, limit: int) -> list[Checkpoint]:
+        """The newest `limit` signed checkpoints, newest first, each signature-checked."""
+        with self._db.read() as session:
+            rows = self._store.recent_checkpoints(session, limit)
+            trusted = self._trusted_keys(session)
+        return [self._verified(row, trusted) for row in rows]
+
+    def pending(self) -> int:
+        """How many entries the next make() re-verifies: those after the newest stored checkpoint."""
+        with self._db.read() as session:
+            row = self._store.latest_checkpoint(session)
+            return self._store.last_seq(session) - (row.size if row else 0)
+
+    def make(self, *, progress: Callable[[int], None] | None = None) -> Checkpoint:
         """Sign a checkpoint over every committed entry, after re-verifying the entries since the last
-        one. Refuses (409) to sign a log that does not verify."""
+        one (`progress` is told each batch of entries checked). Refuses (409) to sign a log that does
+        not verify."""
         with self._db.read() as session:
             row = self._store.latest_checkpoint(session)
             trusted = self._trusted_keys(session)
             state = self._state_after(row, trusted)
-            rows = list(self._store.scan(session, after_seq=state.size))
-        if not rows and row is not None:
+            signed = state.size
+            # Streamed from the store: 200k entries are never all in memory at once.
+            rows = self._store.scan(session, after_seq=signed)
+            bad = check_entries(rows, mac_key=self._mac_key, state=state, progress=progress)
+        if state.size == signed and row is not None and bad is None:
             self.last_made_at = time.monotonic()
             return self._verified(row, trusted)
-        bad = check_entries(rows, mac_key=self._mac_key, state=state)
         if bad is not None:
             seq, reason = bad
             raise Conflict(
@@ -199,6 +246,33 @@ class CheckpointService:
                     f"entries covered by the checkpoint at size {checkpoint.size} are missing ({exc}); "
                     "run `trainer-ops audit verify`",
                 ) from None
+
+    def consistency(self, first: int, second: int) -> Consistency:
+        """PROOF(first, D[second]) of RFC 9162 section 2.1.4, from the tile cache and the few leaves it
+        does not cover. 422 unless 0 < first <= second <= the log's size."""
+        if first < 1:
+            raise _bad_range("first must be at least 1", "first")
+        if second < first:
+            raise _bad_range(f"second ({second}) must be at least first ({first})", "second")
+        with self._db.read() as session:
+            size = self._store.last_seq(session)
+            if second > size:
+                raise _bad_range(f"second ({second}) is beyond the log's {size} entries", "second")
+            signed = self._store.checkpoint_roots(session, (first, second))
+
+            def read_leaves(start: int, end: int) -> list[bytes]:
+                return self._store.leaf_hashes(session, start, end)
+
+            try:
+                first_root, second_root, path = self._tiles.verified_consistency(
+                    read_leaves, first, second, signed
+                )
+            except MissingLeaves as exc:
+                raise Conflict(
+                    "audit.tampered",
+                    f"entries below {second} are missing ({exc}); run `trainer-ops audit verify`",
+                ) from None
+        return Consistency(first, second, first_root, second_root, path)
 
     def _state_after(self, row: AuditCheckpointRow | None, trusted: Sequence[Ed25519PublicKey]) -> ChainState:
         if row is None:

@@ -109,3 +109,63 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], exp
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == expected_root
+
+
+def consistency_proof(leaves: list[bytes], first: int) -> list[bytes]:
+    """PROOF(first, D[n]) of RFC 9162 section 2.1.4.1 over all the leaves of the second tree (n =
+    len(leaves)): the reference that tiles.TileCache.consistency matches without reading every leaf."""
+    if not 0 < first <= len(leaves):
+        raise ValueError("first must be in 1..second")
+    proof: list[bytes] = []
+    # SUBPROOF(m, D[lo:hi], b), unrolled: each step descends into one side and records the other.
+    lo, hi, m, complete = 0, len(leaves), first, True
+    while m != hi - lo:
+        k = split(hi - lo)
+        if m <= k:
+            proof.append(root(leaves[lo + k : hi]))
+            hi = lo + k
+        else:
+            proof.append(root(leaves[lo : lo + k]))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        proof.append(root(leaves[lo:hi]))
+    proof.reverse()
+    return proof
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]
+) -> bool:
+    """RFC 9162 section 2.1.4.2: does `proof` show that the tree of `second` leaves with `second_root`
+    extends the tree of `first` leaves with `first_root` (the log only grew between them)?"""
+    if not 0 < first <= second:
+        return False
+    if first == second:
+        # Equal sizes: the proof is empty and the trees are one.
+        return not proof and first_root == second_root
+    if not proof:
+        return False
+    path = list(proof)
+    if first & (first - 1) == 0:
+        # The first tree is a perfect subtree of the second: its root is the proof's implicit start.
+        path.insert(0, first_root)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root

@@ -1,4 +1,5 @@
-"""Audit query endpoint (spec section 7). Routes sit on top of the HTTP edge like every domain's."""
+"""Audit endpoints: the query (spec section 7), signed checkpoints, inclusion and consistency proofs,
+verification. Routes sit on top of the HTTP edge like every domain's."""
 
 from __future__ import annotations
 
@@ -111,14 +112,17 @@ def _checkpoint_json(service: CheckpointService, checkpoint: Checkpoint) -> dict
         "timestamp": checkpoint.ts_ms // 1000,
         "note": checkpoint.note,
         "verifierKey": service.verifier_key,
+        "keyId": service.key_id,
     }
 
 
 @router.get("/audit/checkpoint", responses=openapi.problems(e404="No checkpoint yet"))
 async def get_checkpoint(request: Request, who: Principal = Depends(principal)) -> Response:
     """The latest signed checkpoint (tree size, RFC 9162 Merkle root, chain head, Ed25519 signed note),
-    for an outside witness to keep. 404 while none has been made."""
-    await authorize(request, who, "audit.read")
+    for an outside witness to keep, with the verifier key that signs it (`verifierKey`, `keyId`: pin it
+    from a trusted channel, not from this answer). Readable by every role (policy operation
+    `audit.witness`): it reveals no entry. 404 while none has been made."""
+    await authorize(request, who, "audit.witness")
     service = _checkpoints(request)
     checkpoint = await run_in_threadpool(service.latest)
     if checkpoint is None:
@@ -126,6 +130,40 @@ async def get_checkpoint(request: Request, who: Principal = Depends(principal)) 
             "audit.no_checkpoint", "no checkpoint yet; POST /operator/ops/audit/checkpoint makes one"
         )
     return json_response(_checkpoint_json(service, checkpoint))
+
+
+@router.get("/audit/checkpoints")
+async def list_checkpoints(
+    request: Request,
+    who: Principal = Depends(principal),
+    limit: int = Query(20, ge=1, le=100, description="how many, newest first (1 to 100)"),
+) -> Response:
+    """The newest signed checkpoints, newest first, each as `GET .../audit/checkpoint` answers it
+    (policy operation `audit.witness`)."""
+    await authorize(request, who, "audit.witness")
+    service = _checkpoints(request)
+    checkpoints = await run_in_threadpool(service.recent, limit)
+    return json_response({"items": [_checkpoint_json(service, c) for c in checkpoints]})
+
+
+@router.get(
+    "/audit/consistency",
+    responses=openapi.problems(e409="Entries below `second` are missing: the log does not verify"),
+)
+async def get_consistency(
+    request: Request,
+    who: Principal = Depends(principal),
+    first: int = Query(..., description="the smaller tree size, at least 1 (a witness's last checkpoint)"),
+    second: int = Query(..., description="the larger tree size, at most the log's size (the newest one)"),
+) -> Response:
+    """An RFC 9162 consistency proof (section 2.1.4) that the tree of `second` entries extends the tree
+    of `first` entries: the log only grew between two checkpoints. `proof` is the list of node hashes
+    (hex); `firstRoot` and `secondRoot` are this server's own roots at both sizes, for information: a
+    witness verifies the proof against the roots of the checkpoints it holds signed. 422 unless
+    0 < first <= second <= size (policy operation `audit.witness`)."""
+    await authorize(request, who, "audit.witness")
+    proof = await run_in_threadpool(_checkpoints(request).consistency, first, second)
+    return json_response(proof.as_json())
 
 
 @router.post(

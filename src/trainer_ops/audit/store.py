@@ -233,6 +233,22 @@ class AuditStore:
     def checkpoints(self, session: Session) -> list[AuditCheckpointRow]:
         return list(session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.size)).scalars())
 
+    def recent_checkpoints(self, session: Session, limit: int) -> list[AuditCheckpointRow]:
+        return list(
+            session.execute(
+                select(AuditCheckpointRow).order_by(AuditCheckpointRow.size.desc()).limit(limit)
+            ).scalars()
+        )
+
+    def checkpoint_roots(self, session: Session, sizes: Sequence[int]) -> dict[int, bytes]:
+        """The stored (signed) root at each of these sizes that has a checkpoint."""
+        rows = session.execute(
+            select(AuditCheckpointRow.size, AuditCheckpointRow.root_hash).where(
+                AuditCheckpointRow.size.in_(sorted(set(sizes)))
+            )
+        ).all()
+        return {int(size): bytes.fromhex(root) for size, root in rows}
+
     def last_seq(self, session: Session) -> int:
         return self.head(session)[0]
 

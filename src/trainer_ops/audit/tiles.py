@@ -1,11 +1,19 @@
-"""RFC 9162 inclusion proofs from a cache of tile roots, reading only the leaves a proof needs."""
+"""RFC 9162 inclusion and consistency proofs from a cache of tile roots, reading only the leaves a proof
+needs."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
 
-from trainer_ops.audit.merkle import inclusion_proof, node_hash, root, split, verify_inclusion
+from trainer_ops.audit.merkle import (
+    inclusion_proof,
+    node_hash,
+    root,
+    split,
+    verify_consistency,
+    verify_inclusion,
+)
 
 TILE = 256  # leaves per tile: a complete tile's root is a level-8 node of every tree that covers it
 CHUNK_TILES = 256  # tiles hashed per store read while filling the cache (65,536 leaves)
@@ -43,7 +51,11 @@ class TileCache:
     append-only: a complete tile's leaves, hence its root, never change (verified_proof() rebuilds the
     cache if the store was restored from an older copy since)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tile: int = TILE) -> None:
+        if tile < 2 or not _is_perfect(tile):
+            raise ValueError("a tile holds a power of two leaves")
+        # A parameter for the tests only (small tiles exercise every path over small trees).
+        self.tile = tile
         self._roots: list[bytes] = []
         self._lock = threading.Lock()
 
@@ -57,7 +69,7 @@ class TileCache:
 
     def complete_roots(self, size: int, read_leaves: ReadLeaves) -> list[bytes]:
         """The roots of the complete tiles of a tree of `size` leaves, hashing those not cached yet."""
-        wanted = size // TILE
+        wanted = size // self.tile
         # Held while reading: a second caller waits for the first one's tiles instead of hashing them too.
         with self._lock:
             while len(self._roots) < wanted:
@@ -67,15 +79,19 @@ class TileCache:
             return self._roots[:wanted]
 
     def _hash_tiles(self, first: int, last: int, read_leaves: ReadLeaves) -> list[bytes]:
-        leaves = _read(read_leaves, first * TILE, last * TILE)
-        return [perfect_root(leaves[i : i + TILE]) for i in range(0, len(leaves), TILE)]
+        tile = self.tile
+        leaves = _read(read_leaves, first * tile, last * tile)
+        return [perfect_root(leaves[i : i + tile]) for i in range(0, len(leaves), tile)]
+
+    def _prover(self, read_leaves: ReadLeaves, size: int) -> _Prover:
+        return _Prover(self.complete_roots(size, read_leaves), read_leaves, self.tile)
 
     def proof(self, read_leaves: ReadLeaves, index: int, size: int) -> tuple[bytes, list[bytes]]:
         """(leaf hash, PATH(index, D[size])) of RFC 9162 section 2.1.3.1: the same path as
         merkle.inclusion_proof over all the leaves."""
         if not 0 <= index < size:
             raise ValueError("index outside the tree")
-        return _Prover(self.complete_roots(size, read_leaves), read_leaves).path(index, 0, size)
+        return self._prover(read_leaves, size).path(index, 0, size)
 
     def verified_proof(
         self, read_leaves: ReadLeaves, index: int, size: int, expected_root: bytes
@@ -92,19 +108,52 @@ class TileCache:
         self.clear()
         return self.proof(read_leaves, index, size)
 
+    def consistency(
+        self, read_leaves: ReadLeaves, first: int, second: int
+    ) -> tuple[bytes, bytes, list[bytes]]:
+        """(MTH(D[first]), MTH(D[second]), PROOF(first, D[second])) of RFC 9162 section 2.1.4: the same
+        proof as merkle.consistency_proof over all the leaves."""
+        if not 0 < first <= second:
+            raise ValueError("sizes must satisfy 0 < first <= second")
+        prover = self._prover(read_leaves, second)
+        return (
+            prover.subtree_root(0, first),
+            prover.subtree_root(0, second),
+            prover.subproof(first, 0, second),
+        )
+
+    def verified_consistency(
+        self, read_leaves: ReadLeaves, first: int, second: int, expected: dict[int, bytes]
+    ) -> tuple[bytes, bytes, list[bytes]]:
+        """As consistency(), checked against the signed roots known at either size (`expected`); like
+        verified_proof(), a mismatch from a warm cache rebuilds it once from the store."""
+        cached_before = self.cached_tiles()
+        result = self.consistency(read_leaves, first, second)
+        first_root, second_root, proof = result
+        agrees = all(
+            expected.get(size, got) == got for size, got in ((first, first_root), (second, second_root))
+        )
+        if cached_before == 0 or (
+            agrees and verify_consistency(first, second, first_root, second_root, proof)
+        ):
+            return result
+        self.clear()
+        return self.consistency(read_leaves, first, second)
+
 
 class _Prover:
     """One proof's walk down the tree, over a snapshot of the complete tiles' roots."""
 
-    def __init__(self, roots: list[bytes], read_leaves: ReadLeaves) -> None:
+    def __init__(self, roots: list[bytes], read_leaves: ReadLeaves, tile: int) -> None:
         self._roots = roots
         self._read_leaves = read_leaves
+        self._tile = tile
 
     def path(self, m: int, start: int, end: int) -> tuple[bytes, list[bytes]]:
         """(leaf m, PATH(m - start, D[start:end])), leaf nearest first."""
-        if end - start <= TILE:
+        if end - start <= self._tile:
             # Every range of the split recursion lies inside one aligned block of the next power of two
-            # of its size, so a range of at most 256 leaves is within a single tile: one read.
+            # of its size, so a range of at most one tile's leaves is within a single tile: one read.
             leaves = _read(self._read_leaves, start, end)
             return leaves[m - start], inclusion_proof(leaves, m - start)
         k = split(end - start)
@@ -116,13 +165,31 @@ class _Prover:
             path.append(self.subtree_root(start, start + k))
         return leaf, path
 
+    def subproof(self, m: int, start: int, end: int) -> list[bytes]:
+        """SUBPROOF(m, D[start:end], true) of RFC 9162 section 2.1.4.1, innermost node first. Every
+        node it names is a range of the split recursion, which subtree_root() computes from tiles."""
+        outer: list[bytes] = []
+        complete = True
+        while m != end - start:
+            k = split(end - start)
+            if m <= k:
+                outer.append(self.subtree_root(start + k, end))
+                end = start + k
+            else:
+                outer.append(self.subtree_root(start, start + k))
+                start, m, complete = start + k, m - k, False
+        if not complete:
+            outer.append(self.subtree_root(start, end))
+        outer.reverse()
+        return outer
+
     def subtree_root(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a range of the split recursion."""
-        size = end - start
-        if size >= TILE and _is_perfect(size) and start % TILE == 0:
+        size, tile = end - start, self._tile
+        if size >= tile and _is_perfect(size) and start % tile == 0:
             # Tile roots are the level-8 nodes: a perfect, aligned subtree of 2^k tiles is their root.
-            return perfect_root(self._roots[start // TILE : end // TILE])
-        if size > TILE:
+            return perfect_root(self._roots[start // tile : end // tile])
+        if size > tile:
             # The right edge of the tree, not a power of two: the same split as RFC 9162.
             k = split(size)
             return node_hash(self.subtree_root(start, start + k), self.subtree_root(start + k, end))
