@@ -60,7 +60,10 @@ async def _save(
     the operator scheduled it, it goes through the API's gate instead: the answer is then where to see
     the change request it became (ADR 0026); a bypass answers the version it wrote."""
     editor = page.editor(me.console)
-    proposal = Proposal(page.update, editor.kind, changes, if_match=frozenset({base}))
+    body = _asked(editor, changes, base)
+    if not body:  # the form asks for what version `base` already says: nothing to write or to approve
+        return editor.current()
+    proposal = Proposal(page.update, editor.kind, body, if_match=frozenset({base}))
     submitted = await submit_unless_free(request, me, proposal, wanted)
     if submitted is None:
         return await run_in_threadpool(
@@ -73,6 +76,16 @@ async def _save(
     if submitted.document is not None:
         return submitted.document
     return where_sent(request, me, submitted, page.path)
+
+
+def _asked(editor: DocumentEditor, changes: dict[str, Any], base: int) -> dict[str, Any]:
+    """What a change request holds of a form's save: the fields that differ from version `base`, as the
+    API's PATCH would send them (the form posts every field; a reviewer reads what is asked). A stale
+    base keeps them all: the Governor refuses it (412) before anything is stored."""
+    current = editor.current()
+    if current.version != base:
+        return changes
+    return {name: value for name, value in changes.items() if current.document.get(name) != value}
 
 
 def document_router(page: DocumentPage) -> APIRouter:
