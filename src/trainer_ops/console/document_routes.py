@@ -28,6 +28,7 @@ from trainer_ops.errors import Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.governance import Proposal
 from trainer_ops.http.guard import authorize
+from trainer_ops.versions.service import DocumentEditor
 from trainer_ops.versions.snapshot import VersionedDocument
 
 
