@@ -134,3 +134,22 @@ def test_a_governed_save_becomes_a_request_that_a_second_admin_approves(
         assert api.get("/operator/ops/model-config").json()["temperature"] == 0.3
         shown = api.get(f"/operator/ops/change-requests/{request_id}").json()
     assert (shown["state"], shown["author"]["userId"]) == ("applied", "bootstrap-admin")
+
+
+def test_a_feature_switch_with_an_apply_at_becomes_a_scheduled_change(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    page = browsing.sign_in(ADMIN_TOKEN)
+    page.get_by_role("link", name="Features", exact=True).click()
+    page.get_by_label(re.compile("^Apply at")).fill("2027-01-01T06:00")
+    page.get_by_role("switch", name="quiz_auto_generate", exact=True).click()
+    # htmx sends the page's "apply at" with the switch (hx-include) and follows HX-Redirect.
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile("^Scheduled: it is applied at 2027-01-01 06:00:00")
+    )
+    browsing.settled()
+    with admin_api(server) as api:
+        request_id = page.url.split("/")[-1].split("?")[0]
+        shown = api.get(f"/operator/ops/change-requests/{request_id}").json()
+        assert (shown["state"], shown["params"]["featureKey"]) == ("approved", "quiz_auto_generate")
+        assert api.get("/operator/ops/features").json()["quiz_auto_generate"] is False
