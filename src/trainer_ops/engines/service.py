@@ -301,6 +301,24 @@ class EngineService:
                     }
         return out
 
+    def scoped_activations(self, engine: str) -> list[dict[str, Any]]:
+        """The engine's activations for one place each (ADR 0025), as latest_activations says them,
+        with the place: the latest per place, in place-code order."""
+        engine = self.engine_name(engine)
+        with self._db.read() as session:
+            rows = self._store.scoped_activations(session, engine)
+        return [
+            {
+                "scope": row.scope,
+                "targetId": row.target_id,
+                "version": row.version,
+                "digest": row.digest,
+                "at": row.created_at_ms / 1000,
+                "by": row.actor_user_id,
+            }
+            for row in rows
+        ]
+
     def active_at(self, engine: str, place: str | None) -> dict[str, Any]:
         """What an instance at `place` runs (None: a global instance), and which activation that is:
         its most specific place's with one, else the global one (ADR 0025)."""

@@ -37,7 +37,7 @@ def test_an_admin_sees_every_engine_its_active_ruleset_and_reload_controls(clien
     page = browser(client)
     signed_in(page, ADMIN_TOKEN)
     html = page.get("/console/engines").text
-    assert '<th scope="row">scenario</th>' in html
+    assert '<th scope="row"><a href="/console/engines/scenario">scenario</a></th>' in html
     assert "activated by system" in html
     assert html.count('action="/console/engines/reload"') == 8
     assert "Rulesets of content" in html

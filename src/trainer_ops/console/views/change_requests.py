@@ -99,10 +99,28 @@ async def _detail(
         params_json=json.dumps(view["params"], ensure_ascii=False),
         controls=_controls(request, me, view),
         done=done if done in DONE else "",
+        sent=_sent(view) if request.query_params.get("sent") == "1" else None,
         errors=errors or {},
         comments=comments or {},
         max_comment=MAX_COMMENT,
     )
+
+
+def _sent(view: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The notice after a console form sent this request (`?sent=1`): what it waits for now."""
+    state, apply_at = view["state"], view["applyAt"]
+    fill = {
+        "count": view["approvals"]["required"] - view["approvals"]["given"],
+        "at": apply_at,
+        "state": state,
+    }
+    if state == State.PENDING:
+        return (
+            "change_requests.sent.pending" if apply_at is None else "change_requests.sent.pending_at"
+        ), fill
+    if state == State.APPROVED and apply_at is not None:
+        return "change_requests.sent.scheduled", fill
+    return "change_requests.sent.other", fill
 
 
 @router.get(PAGE + "/{request_id}")

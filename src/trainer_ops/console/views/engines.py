@@ -13,11 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
+from trainer_ops.access.places import normal, own_place
+from trainer_ops.console.places_reach import reachable
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
 from trainer_ops.engines.service import EngineService
-from trainer_ops.errors import BadRequest, Conflict, Invalid
+from trainer_ops.errors import BadRequest, Conflict, Invalid, TrainerOpsError
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.guard import authorize
+from trainer_ops.http.guard import authorize, known_scope
 
 router = page_router()
 
@@ -37,6 +39,23 @@ async def reloadable(request: Request, me: SignedIn) -> list[str]:
     return allowed
 
 
+def place_choice(request: Request, me: SignedIn) -> dict[str, Any]:
+    """What the reload forms offer as places (ADR 0025): the places the caller may reach, or None for
+    a code typed in (empty catalogue); the engines "every place" is allowed for; the caller's own place."""
+    policy = edge_of(request).policy()
+    who = me.who
+    return {
+        "places": reachable(who, policy.places),
+        # The engines the caller may reload for every place at once (no `scope`).
+        "everywhere": [
+            n
+            for n in me.console.engine_service.registry.names()
+            if allows(request, me, "hot_reload", engine=n)
+        ],
+        "own_place": own_place(who.role.value, region=who.region, country=who.country, branch=who.branch),
+    }
+
+
 @dataclass(frozen=True)
 class EngineRow:
     name: str
@@ -44,6 +63,7 @@ class EngineRow:
     active: dict[str, Any] | None  # the latest activation, for callers who may read artifacts
     instances: list[str]
     rulesets: list[str]  # what the reload control offers (artifact readers only)
+    scoped: int = 0  # how many places have an activation of their own (artifact readers only)
 
 
 def _rows(service: EngineService, *, statuses: bool, details: bool, reload: list[str]) -> list[EngineRow]:
@@ -65,6 +85,7 @@ def _rows(service: EngineService, *, statuses: bool, details: bool, reload: list
                 active,
                 item["instances"] if details else [],
                 offered,
+                len(item["scoped"]) if details else 0,
             )
         )
     return rows
@@ -83,7 +104,54 @@ async def engines_page(request: Request) -> Response:
         details=details,
         reload=allowed,
     )
-    return render(request, me, "engines/page.html", rows=rows, reloadable=allowed, details=details)
+    return render(
+        request,
+        me,
+        "engines/page.html",
+        rows=rows,
+        reloadable=allowed,
+        details=details,
+        **place_choice(request, me),
+    )
+
+
+# one engine: its activations, global and per place, and what runs at a place --------------------------
+@router.get("/console/engines/{engine}")
+async def engine_page(request: Request, engine: str, at: str = "") -> Response:
+    me = await signed_in(request)
+    await authorize(request, me.who, "artifacts.read")
+    service = me.console.engine_service
+    name = service.engine_name(engine)
+    allowed = [n for n in service.registry.names() if allows(request, me, "hot_reload", engine=n)]
+    rows = await run_in_threadpool(_rows, service, statuses=True, details=True, reload=allowed)
+    row = next(r for r in rows if r.name == name)
+    scoped = await run_in_threadpool(service.scoped_activations, name)
+    place = normal(at.strip() or None)
+    runs, status = (await _runs_at(request, me, name, place)) if place else (None, 200)
+    return render(
+        request,
+        me,
+        "engines/engine.html",
+        status=status,
+        row=row,
+        scoped=scoped,
+        at=at.strip(),
+        runs=runs,
+        may_reload=name in allowed,
+        **place_choice(request, me),
+    )
+
+
+async def _runs_at(request: Request, me: SignedIn, engine: str, place: str) -> tuple[dict[str, Any], int]:
+    """What an instance at `place` runs (the API's `GET .../active?scope=`, same operation and checks),
+    or the refusal to show at the field: ({"error": reason, "detail": message}, status)."""
+    await authorize(request, me.who, "snapshot.read")
+    try:
+        known_scope(request, place, field="at")
+        found = await run_in_threadpool(me.console.engine_service.active_at, engine, place)
+    except TrainerOpsError as exc:
+        return {"error": exc.code, "detail": exc.message}, exc.status
+    return found, 200
 
 
 # rulesets ---------------------------------------------------------------------------------------------

@@ -11,15 +11,17 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from trainer_ops.access.types import Policy
 from trainer_ops.console.featuregrid import build_grid, history_of, parse_regions, region_columns
+from trainer_ops.console.governed import Asked, asked, offer, sent_to, submit_unless_free, where_sent
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
 from trainer_ops.errors import Conflict, Invalid
 from trainer_ops.features.schemas import FeatureCreate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import checked_region, is_region
+from trainer_ops.features.types import KIND, checked_region, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import refuse_if_governed
+from trainer_ops.http.governance import Proposal
 from trainer_ops.http.guard import authorize, known_region, scoped_region
 
 router = page_router()
@@ -72,7 +74,15 @@ async def _page(
         can_history=policy.decide(me.who, "features.history").allowed,
         errors=errors or {},
         form=form or {},
+        gov=offer(request, me, "features.update") if _may_switch(policy, me, own) else None,
+        wanted=Asked(),
+        requested=request.query_params.get("requested", "")[:40],
     )
+
+
+def _may_switch(policy: Policy, me: SignedIn, own: str | None) -> bool:
+    # Whether any switch of the page may be posted: then its "apply at" and bypass are offered.
+    return policy.decide(me.who, "features.update", region=own, overridable=True).allowed
 
 
 @router.get(PAGE)
@@ -99,7 +109,6 @@ async def switch(request: Request, key: str) -> Response:
     region = scoped_region(request, me.who, "features.update", checked_region(field(form, "region") or None))
     overridable = service.is_region_overridable(key)
     await authorize(request, me.who, "features.update", region=region, overridable=overridable)
-    refuse_if_governed(request, me.who, "features.update")
     known_region(request, region)
     wanted = field(form, "enabled")
     if wanted not in VALUES:
@@ -108,15 +117,24 @@ async def switch(request: Request, key: str) -> Response:
             "enabled must be true, false or default",
             errors=[{"field": "enabled", "message": "true, false or default"}],
         )
-    await run_in_threadpool(
-        service.update,
-        principal=me.who,
-        key=key,
-        region=region,
-        changes={"enabled": VALUES[wanted]},
-        if_match=None,
-        request_id=me.request_id,
-    )
+    changes = {"enabled": VALUES[wanted]}
+    governed = asked(request, form)
+    governed.raise_if_wrong()  # shown where the page shows a switch's problems
+    params = {"featureKey": key, "region": region}
+    proposal = Proposal("features.update", KIND, changes, params)
+    submitted = await submit_unless_free(request, me, proposal, governed)
+    if submitted is not None and submitted.document is None:
+        return sent_to(request, where_sent(request, me, submitted, PAGE))
+    if submitted is None:
+        await run_in_threadpool(
+            service.update,
+            principal=me.who,
+            key=key,
+            region=region,
+            changes=changes,
+            if_match=None,
+            request_id=me.request_id,
+        )
     extra = parse_regions(field(form, "regions"))
     if request.headers.get("hx-request") != "true":
         return redirect(PAGE + (f"?regions={','.join(extra)}" if extra else ""))
