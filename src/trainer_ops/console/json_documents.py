@@ -18,11 +18,12 @@ from starlette.responses import Response
 from trainer_ops.access.types import Principal
 from trainer_ops.console.diffs import DiffRow, side_by_side
 from trainer_ops.console.documents import HISTORY_PAGE, what_changed
+from trainer_ops.console.governed import Asked, asked, offer, submit_unless_free, where_sent
 from trainer_ops.console.web import SignedIn, checked_form, page_router, redirect, render, signed_in
 from trainer_ops.console.web import field as form_field
 from trainer_ops.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import refuse_if_governed
+from trainer_ops.http.governance import Proposal
 from trainer_ops.http.guard import authorize
 from trainer_ops.versions.service import HistoryPage
 from trainer_ops.versions.snapshot import VersionedDocument
@@ -53,6 +54,7 @@ class JsonPage:
     path: str
     read: str  # the policy operations of the API's own routes
     update: str
+    kind: str  # the document kind a change request names (places, policy)
     service: Callable[[Request], JsonDocuments]
     # The API's check of a PUT body before the service sees it (raises Invalid naming each path).
     check: Callable[[str, Any], dict[str, Any]]
@@ -122,9 +124,15 @@ def json_document_router(page: JsonPage) -> APIRouter:
     router = page_router()
 
     async def show(
-        request: Request, me: SignedIn, editing: Editing | None = None, status: int = 200, restoring: int = 0
+        request: Request,
+        me: SignedIn,
+        editing: Editing | None = None,
+        status: int = 200,
+        restoring: int = 0,
+        wanted: Asked | None = None,
     ) -> Response:
         current = page.service(request).current()
+        may_update = edge_of(request).policy().decide(me.who, page.update).allowed
         return render(
             request,
             me,
@@ -133,7 +141,10 @@ def json_document_router(page: JsonPage) -> APIRouter:
             page=page,
             current=current,
             editing=editing or Editing(pretty(current.document), current.version),
-            can_update=edge_of(request).policy().decide(me.who, page.update).allowed,
+            can_update=may_update,
+            gov=offer(request, me, page.update) if may_update else None,
+            wanted=wanted or Asked(),
+            requested=request.query_params.get("requested"),
             saved=_number(request.query_params.get("saved")),
             unchanged=request.query_params.get("unchanged") == "1",
             restoring=restoring,
@@ -151,36 +162,30 @@ def json_document_router(page: JsonPage) -> APIRouter:
         me = await signed_in(request)
         await authorize(request, me.who, page.update)
         form = await checked_form(request, me)
-        # The console holds no change requests: a write the policy wants approved is refused here.
-        refuse_if_governed(request, me.who, page.update)
         base = _number(form_field(form, "version"))
         if base is None:
             raise Invalid("http.invalid", "the form has no version; reload the page")
         editing = Editing(form_field(form, "document"), base)
         value, editing.errors = parse_text(editing.text)
-        if editing.errors:
-            return await show(request, me, editing, 422)
-        service = page.service(request)
+        wanted = asked(request, form)
+        if editing.errors or wanted.errors:
+            return await show(request, me, editing, 422, wanted=wanted)
         try:
-            document = page.check(editing.text, value)
-            doc = await run_in_threadpool(
-                service.replace,
-                principal=me.who,
-                document=document,
-                if_match=frozenset({base}),
-                request_id=me.request_id,
-            )
+            result = await _replace(request, me, page, editing, value, wanted)
         except Invalid as exc:
             editing.errors = exc.errors or [{"field": "(root)", "message": exc.message}]
-            return await show(request, me, editing, 422)
+            return await show(request, me, editing, 422, wanted=wanted)
         except Conflict as exc:
             editing.refused = exc
-            return await show(request, me, editing, 409)
+            return await show(request, me, editing, 409, wanted=wanted)
         except PreconditionFailed:
             # The operator's text stays in the textarea (to copy), and its version stays stale, so
             # saving it again is refused again: they reload, look at the newest version, then edit.
-            editing.newest = service.current().version
-            return await show(request, me, editing, 412)
+            editing.newest = page.service(request).current().version
+            return await show(request, me, editing, 412, wanted=wanted)
+        if isinstance(result, str):
+            return redirect(result)  # a change request: its page (or ours, naming it)
+        doc = result
         if doc.version == base:
             return redirect(f"{page.path}?unchanged=1")
         return redirect(f"{page.path}?saved={doc.version}")
@@ -226,3 +231,26 @@ def json_document_router(page: JsonPage) -> APIRouter:
         return await show(request, me, editing, restoring=version)
 
     return router
+
+
+async def _replace(
+    request: Request, me: SignedIn, page: JsonPage, editing: Editing, value: Any, wanted: Asked
+) -> VersionedDocument | str:
+    """The API's PUT, as the console's JSON pages save: the same checks, then the same gate (ADR 0026).
+    A write the policy wants approved, or scheduled, becomes a change request (the answer is where to
+    see it); a bypass answers the version it wrote; else the document is replaced at once."""
+    document = page.check(editing.text, value)
+    base = frozenset({editing.base})
+    proposal = Proposal(page.update, page.kind, document, if_match=base)
+    submitted = await submit_unless_free(request, me, proposal, wanted)
+    if submitted is None:
+        return await run_in_threadpool(
+            page.service(request).replace,
+            principal=me.who,
+            document=document,
+            if_match=base,
+            request_id=me.request_id,
+        )
+    if submitted.document is not None:
+        return submitted.document
+    return where_sent(request, me, submitted, page.path)

@@ -2,7 +2,7 @@
 becomes a change request through the API's own gate, as the signed-in operator, and the form goes to
 it; a second admin approves it on the change requests page and the API shows the applied version. A
 scheduled change is read in the operator's time zone. The bypass needs its operation and a reason. No
-form ever writes past the approvers. The places and policy editors still refuse (409)."""
+form ever writes past the approvers; the places and policy editors (JSON) go through the same gate."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from trainer_ops.app import Ops
 
 from ..support import ADMIN_TOKEN, document_state, entries_after, newest_seq
-from .helpers import browser, csrf_of, new_token, signed_in
+from .helpers import browser, new_token, signed_in
 
 POLICY = "/operator/ops/policy"
 CHANGE_REQUESTS = "/operator/ops/change-requests"
@@ -314,22 +314,70 @@ def test_governed_forms_need_the_csrf_token_and_the_update_operation(client: Tes
 
 
 @pytest.mark.parametrize(
-    ("api", "form", "operation", "fields"),
+    ("api", "form", "operation", "document"),
     [
-        ("/operator/ops/places", "/console/places", "places.update", {"document": '{"regions": []}'}),
-        ("/operator/ops/policy", "/console/policy", "policy.update", {"document": '{"operations": {}}'}),
+        (
+            "/operator/ops/places",
+            "/console/places",
+            "places.update",
+            '{"regions": [{"code": "APAC", "name": "Asia Pacific", "countries": []}]}',
+        ),
+        ("/operator/ops/policy", "/console/policy", "policy.update", '{"operations": {}}'),
     ],
 )
-def test_the_json_editors_still_refuse_a_governed_write_and_change_nothing(
-    client: TestClient, api: str, form: str, operation: str, fields: dict[str, str]
+def test_the_json_editors_send_a_governed_write_as_a_change_request_that_a_second_admin_applies(
+    client: TestClient, ops: Ops, api: str, form: str, operation: str, document: str
 ) -> None:
     require_approvals(client, operation)
     page = browser(client, **{"Accept-Language": "ko"})
     csrf = signed_in(page, ADMIN_TOKEN)
+    assert "승인 요청 보내기" in page.get(form).text
     before = document_state(client, api)
     version = client.get(api).headers["etag"].strip('"')
-    answer = page.post(form, data={"csrf": csrf, "version": version, **fields}, follow_redirects=False)
-    assert answer.status_code == 409, answer.text
-    assert "change_requests.required" in answer.text
-    assert document_state(client, api) == before
-    assert csrf_of(page.get("/console").text)
+
+    sent = page.post(
+        form, data={"csrf": csrf, "version": version, "document": document}, follow_redirects=False
+    )
+
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"].startswith("/console/change-requests/cr_")
+    request_id = sent.headers["location"].split("/")[-1].split("?")[0]
+    assert document_state(client, api)[:3] == before[:3]  # nothing written past the approver
+    asked = client.get(f"{CHANGE_REQUESTS}/{request_id}").json()
+    assert (asked["state"], asked["operation"], asked["baseVersion"]) == ("pending", operation, int(version))
+
+    second, _ = new_token(ops, "admin", user="admin-two")
+    reviewer = browser(client)
+    review_csrf = signed_in(reviewer, second)
+    approved = reviewer.post(
+        f"/console/change-requests/{request_id}/approve", data={"csrf": review_csrf}, follow_redirects=False
+    )
+    assert approved.status_code == 303, approved.text
+    assert client.get(f"{CHANGE_REQUESTS}/{request_id}").json()["state"] == "applied"
+    assert int(client.get(api).headers["etag"].strip('"')) == int(version) + 1
+    if operation == "places.update":
+        assert [r["code"] for r in client.get(api).json()["regions"]] == ["APAC"]
+
+
+def test_a_json_editor_schedules_a_change_and_refuses_a_bad_apply_at(client: TestClient) -> None:
+    page = browser(client)
+    csrf = signed_in(page, ADMIN_TOKEN)
+    api = "/operator/ops/places"
+    before = document_state(client, api)
+    version = client.get(api).headers["etag"].strip('"')
+    document = '{"regions": [{"code": "EMEA", "name": "Europe", "countries": []}]}'
+    bad = page.post(
+        "/console/places", data={"csrf": csrf, "version": version, "document": document, "applyAt": "soon"}
+    )
+    assert bad.status_code == 422
+    assert 'aria-invalid="true"' in bad.text
+    assert client.get(CHANGE_REQUESTS).json() == []
+    sent = page.post(
+        "/console/places",
+        data={"csrf": csrf, "version": version, "document": document, "applyAt": "2030-01-01T06:00"},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    (scheduled,) = client.get(CHANGE_REQUESTS).json()
+    assert (scheduled["state"], scheduled["operation"]) == ("approved", "places.update")
+    assert document_state(client, api)[:3] == before[:3]

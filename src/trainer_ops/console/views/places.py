@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 
+from trainer_ops.access.places import KIND as PLACES_KIND
 from trainer_ops.console.json_documents import JsonDocuments, JsonPage, json_document_router
 from trainer_ops.console.web import SignedIn
 from trainer_ops.http.body import parse_json
@@ -42,6 +43,7 @@ PAGE = JsonPage(
     path="/console/places",
     read="places.read",
     update="places.update",
+    kind=PLACES_KIND,
     service=_service,
     check=_check,
     view=_tree,

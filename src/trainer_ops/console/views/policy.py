@@ -93,6 +93,7 @@ PAGE = JsonPage(
     path="/console/policy",
     read=types.READ,
     update=types.UPDATE,
+    kind=types.KIND,
     service=_service,
     check=_check,
     view=_matrix,
