@@ -38,6 +38,7 @@ from trainer_ops.engines.fleet import Fleet
 from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
+from trainer_ops.engines.schemas import ruleset_components
 from trainer_ops.engines.service import EngineService
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
@@ -51,6 +52,7 @@ from trainer_ops.health import routes as health_routes
 from trainer_ops.health.samples import SampleRing
 from trainer_ops.health.service import HealthService
 from trainer_ops.http import apidocs, openapi, problems
+from trainer_ops.http.accesslog import AccessLog
 from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
@@ -666,7 +668,12 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         GatewayFastPath, gateway=ops.gateway, authenticator=ops.authenticator, policy=ops.policy
     )
     app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
-    app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=ops.metrics,
+        body_limit=ops.body_limit,
+        access_log=AccessLog(fmt=settings.log_format) if settings.access_log else None,
+    )
     app.openapi = lambda: _served_document(app)  # type: ignore[method-assign]
     return app
 
@@ -675,10 +682,14 @@ def api_document() -> dict[str, Any]:
     """The OpenAPI document /openapi.json serves, built from the routers alone: tools and tests read it
     without a store or a running app."""
     routes = [route for router in ROUTERS for route in router.routes]
-    return openapi.document(routes, title=TITLE, version=VERSION, summary=SUMMARY)
+    return openapi.document(
+        routes, title=TITLE, version=VERSION, summary=SUMMARY, schemas=ruleset_components()
+    )
 
 
 def _served_document(app: FastAPI) -> dict[str, Any]:
     if not app.openapi_schema:
-        app.openapi_schema = openapi.document(app.routes, title=TITLE, version=VERSION, summary=SUMMARY)
+        app.openapi_schema = openapi.document(
+            app.routes, title=TITLE, version=VERSION, summary=SUMMARY, schemas=ruleset_components()
+        )
     return app.openapi_schema
