@@ -34,12 +34,19 @@ def test_a_user_id_with_quotes_and_newlines_stays_one_json_line() -> None:
     }
 
 
+def test_many_distinct_callers_are_each_logged_as_themselves() -> None:
+    log, written = _log()
+    for n in range(5000):  # more than the lines kept ready
+        log.record(request_id=f"r{n}", user=f"u{n}", method="GET", route="/a", status=200, seconds=0.001)
+    assert [orjson.loads(line)["user"] for line in written] == [f"u{n}" for n in range(5000)]
+
+
 def test_text_lines_quote_the_user_and_nobody_is_null() -> None:
     log, written = _log("text")
     log.record(request_id="r-2", user="kim lee", method="PATCH", route="/a", status=200, seconds=0.0015)
     log.record(request_id="r-3", user=None, method="GET", route="unmatched", status=404, seconds=0.0)
 
     assert written == [
-        b'2026-11-30T00:53:20.042Z INFO access PATCH /a 200 1.500ms requestId=r-2 user="kim lee"\n',
-        b"2026-11-30T00:53:20.042Z INFO access GET unmatched 404 0.000ms requestId=r-3 user=null\n",
+        b'2026-11-30T00:53:20.042Z INFO access PATCH /a 200 user="kim lee" 1.500ms requestId=r-2\n',
+        b"2026-11-30T00:53:20.042Z INFO access GET unmatched 404 user=null 0.000ms requestId=r-3\n",
     ]
