@@ -11,6 +11,7 @@ not the path.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Literal
 
 import orjson
 
+log = logging.getLogger("trainer_ops.access")
 LogFormat = Literal["json", "text"]
 # The scope state key naming the caller once authenticated (guard.principal, the fast paths, the
 # console's sign-in check); a request nobody authenticated is logged with user null.
@@ -47,6 +49,7 @@ class AccessLog:
         # The part of a line that repeats, (user, method, route, status) -> its text: a handful of
         # callers polling a handful of routes make almost every line one dictionary lookup.
         self._tails: dict[tuple[str | None, str, str, int], str] = {}
+        self._failed = False
 
     def record(
         self, *, request_id: str, user: str | None, method: str, route: str, status: int, seconds: float
@@ -69,7 +72,12 @@ class AccessLog:
             )
         else:
             line = f"{self._stamp}.{millis:03d}Z {tail}{seconds * 1000:.3f}ms requestId={request_id}\n"
-        self._write(line.encode())
+        try:
+            self._write(line.encode())
+        except OSError as exc:  # stdout closed, or a pipe whose reader left: the request is not failed
+            if not self._failed:
+                self._failed = True
+                log.warning("the access log cannot be written (%s); lines are dropped", exc)
 
     def _tail(self, user: str | None, method: str, route: str, status: int) -> str:
         who = _quote(user) if user is not None else "null"

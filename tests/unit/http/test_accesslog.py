@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from trainer_ops.http.accesslog import AccessLog
 
@@ -50,3 +51,15 @@ def test_text_lines_quote_the_user_and_nobody_is_null() -> None:
         b'2026-11-30T00:53:20.042Z INFO access PATCH /a 200 user="kim lee" 1.500ms requestId=r-2\n',
         b"2026-11-30T00:53:20.042Z INFO access GET unmatched 404 user=null 0.000ms requestId=r-3\n",
     ]
+
+
+def test_a_stdout_that_is_gone_drops_lines_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(_line: bytes) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    log = AccessLog(write=broken)
+    for n in range(3):
+        log.record(request_id=f"r{n}", user=None, method="GET", route="/a", status=200, seconds=0.001)
+    assert [r.getMessage() for r in caplog.records].count(
+        "the access log cannot be written ([Errno 32] Broken pipe); lines are dropped"
+    ) == 1
