@@ -13,7 +13,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e './sdk[openfeature]'
+	$(BIN)/python -m pip install -q -e '.[dev,otel]' -e './sdk[openfeature]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the service with its dev tools

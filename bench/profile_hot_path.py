@@ -184,6 +184,23 @@ def _fast_reads(app: Any) -> Any:
     return FastReads(app, app.state.ops)
 
 
+def _access_log_off(app: FastAPI) -> FastAPI:
+    # TRAINER_OPS_ACCESS_LOG=false; the baseline writes its lines to stdout (here /dev/null, see
+    # _asgi_worker), so the difference is the line's cost, system call included.
+    from trainer_ops.http.middleware import EdgeMiddleware
+
+    for middleware in app.user_middleware:
+        if middleware.cls is EdgeMiddleware:
+            middleware.kwargs["access_log"] = None
+    return app
+
+
+def _tracing_env() -> None:
+    # Tracing on (ADR 0029), spans exported by the SDK's console exporter (stdout: /dev/null here), so
+    # the figure is the instrumentation's and the export's CPU, without a collector's network.
+    os.environ["OTEL_TRACES_EXPORTER"] = "console"
+
+
 # name -> (patch guard.principal at import time?, changes to the built app, each returning the app)
 VARIANTS: dict[str, tuple[bool, tuple[Callable[[Any], Any], ...]]] = {
     "baseline": (False, ()),
@@ -192,13 +209,19 @@ VARIANTS: dict[str, tuple[bool, tuple[Callable[[Any], Any], ...]]] = {
     "telemetry-off": (False, (_telemetry_off,)),
     "async-principal+telemetry-off": (True, (_telemetry_off,)),
     "fast-reads": (False, (_fast_reads,)),
+    "access-log-off": (False, (_access_log_off,)),
+    "tracing-on": (False, ()),
 }
+# Variants that change the environment before the app is built (build_ops reads OTEL_* there).
+ENVIRONMENTS: dict[str, Callable[[], None]] = {"tracing-on": _tracing_env}
 
 
 def prepare(variant: str) -> None:
     """Call once per process, before build() or any trainer_ops.app import."""
     if VARIANTS[variant][0]:
         _patch_principal()
+    if variant in ENVIRONMENTS:
+        ENVIRONMENTS[variant]()
 
 
 def apply(variant: str, app: Any) -> Any:
@@ -375,6 +398,9 @@ async def _async_dep(request: Request) -> Any:
 
 def _asgi_worker(conn: Any, name: str, home: str, paths: list[str], n: int) -> None:
     """One variant in a process of its own; measures `paths` each time the parent says "run"."""
+    # The access log (and the console exporter of `tracing-on`) write to stdout: a real write per
+    # line, to nowhere, rather than thousands of lines on the terminal.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 
     async def main() -> None:
         app = _floor_app(name) if name in FLOORS else build(name, Path(home))

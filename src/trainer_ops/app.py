@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from opentelemetry.trace import TracerProvider
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +40,7 @@ from trainer_ops.engines.fleet import Fleet
 from trainer_ops.engines.plugins import load_engine_types
 from trainer_ops.engines.registry import EngineRegistry
 from trainer_ops.engines.reload import ReloadCoordinator
+from trainer_ops.engines.schemas import ruleset_components
 from trainer_ops.engines.service import EngineService
 from trainer_ops.features import routes as feature_routes
 from trainer_ops.features.service import FeaturesService
@@ -51,10 +54,13 @@ from trainer_ops.health import routes as health_routes
 from trainer_ops.health.samples import SampleRing
 from trainer_ops.health.service import HealthService
 from trainer_ops.http import apidocs, openapi, problems
+from trainer_ops.http.accesslog import AccessLog
 from trainer_ops.http.context import Edge
 from trainer_ops.http.envelope import EnvelopeMiddleware
 from trainer_ops.http.fastreads import FastReadsMiddleware, FastRoute
 from trainer_ops.http.middleware import EdgeMiddleware
+from trainer_ops.http.tracing import trace_requests
+from trainer_ops.infra import tracing
 from trainer_ops.infra.bus import CHANNEL as RELOAD_CHANNEL
 from trainer_ops.infra.bus import Bus, MemoryBus, PostgresBus
 from trainer_ops.infra.changes import ChangeListener, NoChangeListener, PostgresChangeListener
@@ -152,6 +158,8 @@ class Ops:
     places: PlacesService
     catalogue: PlaceCatalogue
     change_requests: ChangeRequestService = field(init=False)
+    # OpenTelemetry (infra/tracing.py): None, tracing is off and nothing of it is installed.
+    tracer_provider: TracerProvider | None = None
     _policy: tuple[tuple[int, int], Policy] | None = field(default=None)
 
     def policy(self) -> Policy:
@@ -271,17 +279,29 @@ class Ops:
         self.coordinator.close()
         self.writer.close()
         self.database.engine.dispose()
+        if self.tracer_provider is not None:
+            tracing.shutdown(self.tracer_provider)  # the spans still batched go out
 
     def lookup_token(self, token: str) -> Principal | None:
         with self.database.read() as session:
             return self.tokens.find_principal(session, token)
 
 
-def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_seconds: int = 60) -> Ops:
+def build_ops(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    call_window_seconds: int = 60,
+    tracer_provider: TracerProvider | None = None,
+) -> Ops:
     """Every long-lived service. `call_window_seconds` is the window `aiCallsPerMinute` is counted
-    over: a minute, which tests shorten to see a refused call allowed again."""
+    over: a minute, which tests shorten to see a refused call allowed again. Traces go to
+    `tracer_provider`, or where the standard OTEL_* variables say (none unless they do; ADR 0029)."""
     clock = clock or SystemClock()
+    tracer_provider = tracer_provider or tracing.provider_from_env(os.environ)
     database = make_database(settings)
+    if tracer_provider is not None:
+        tracing.trace_store(tracer_provider, [database.engine, database.write_engine])
     keys = KeyCheck(database=database, keys=load_keys(settings), clock=clock)
     mac_key = keys.keys.mac_key
     audit = AuditService(clock=clock, mac_key=mac_key.encode())
@@ -319,6 +339,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
         replica_id=fleet.replica_id,
         peers=fleet.peers,
         deadline_seconds=settings.reload_deadline_seconds,
+        tracer=tracer_provider.get_tracer("trainer_ops.reload") if tracer_provider else None,
     )
 
     def system_reload() -> dict[str, Any]:
@@ -337,6 +358,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             settings.upstream_api_key,
             timeout_seconds=settings.upstream_timeout_seconds,
             on_timeout=metrics.count_timeout,
+            tracer_provider=tracer_provider,
         )
         if settings.upstream_url
         else OfflineProvider()
@@ -496,6 +518,7 @@ def build_ops(settings: Settings, *, clock: Clock | None = None, call_window_sec
             uses=[token_uses, override_uses, activation_uses],
         ),
         catalogue=catalogue,
+        tracer_provider=tracer_provider,
     )
     ops.authenticator.set_lookup(ops.lookup_token)
     refresher.also.append(engine_service.sync_from_store)
@@ -666,7 +689,14 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
         GatewayFastPath, gateway=ops.gateway, authenticator=ops.authenticator, policy=ops.policy
     )
     app.add_middleware(EnvelopeMiddleware, default=settings.envelope)
-    app.add_middleware(EdgeMiddleware, metrics=ops.metrics, body_limit=ops.body_limit)
+    app.add_middleware(
+        EdgeMiddleware,
+        metrics=ops.metrics,
+        body_limit=ops.body_limit,
+        access_log=AccessLog(fmt=settings.log_format) if settings.access_log else None,
+    )
+    if ops.tracer_provider is not None:  # outermost: the fast paths' answers are traced too
+        trace_requests(app, ops.tracer_provider)
     app.openapi = lambda: _served_document(app)  # type: ignore[method-assign]
     return app
 
@@ -675,10 +705,14 @@ def api_document() -> dict[str, Any]:
     """The OpenAPI document /openapi.json serves, built from the routers alone: tools and tests read it
     without a store or a running app."""
     routes = [route for router in ROUTERS for route in router.routes]
-    return openapi.document(routes, title=TITLE, version=VERSION, summary=SUMMARY)
+    return openapi.document(
+        routes, title=TITLE, version=VERSION, summary=SUMMARY, schemas=ruleset_components()
+    )
 
 
 def _served_document(app: FastAPI) -> dict[str, Any]:
     if not app.openapi_schema:
-        app.openapi_schema = openapi.document(app.routes, title=TITLE, version=VERSION, summary=SUMMARY)
+        app.openapi_schema = openapi.document(
+            app.routes, title=TITLE, version=VERSION, summary=SUMMARY, schemas=ruleset_components()
+        )
     return app.openapi_schema

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # a request chooses for itself with the header `X-Envelope: step1`.
     envelope: Literal["bare", "step1"] = "bare"
 
+    # Logs (README, "Logs and traces"). `serve` writes one access log line per request to stdout (off:
+    # none), and the service's own messages to stderr from log_level up; both in log_format.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
     # HTTP edge.
     max_json_body_bytes: int = 1_048_576
     slow_endpoint_ms: float = 500.0
@@ -128,6 +134,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value  # INFO as info, JSON as json
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -20,7 +20,6 @@ signal once it is done, and a supervisor reads death by a signal as a crash.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 import socket
@@ -30,7 +29,8 @@ from types import FrameType
 from typing import Any, cast
 
 import uvicorn
-from uvicorn.config import LOGGING_CONFIG
+
+from trainer_ops.cli.logs import log_config
 
 log = logging.getLogger("trainer_ops")
 READINESS_NOTICE_SECONDS = 0.25
@@ -98,19 +98,18 @@ def serve(
     draining: threading.Event,
     close_streams: Callable[[], None],
     shutdown_seconds: float,
+    log_level: str = "info",
+    log_format: str = "json",
 ) -> None:
     """Serve `app` until a signal, then drain as the module docstring says."""
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    # Our own lines (shutting down, stopped) beside uvicorn's, on stderr.
-    log_config["loggers"]["trainer_ops"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     in_flight = max(0.0, IN_FLIGHT_SHARE * shutdown_seconds - READINESS_NOTICE_SECONDS)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level="warning",
-        log_config=log_config,
-        access_log=False,
+        log_level="debug" if log_level == "debug" else "warning",
+        log_config=log_config(level=log_level, fmt=log_format),
+        access_log=False,  # ours (EdgeMiddleware) is on stdout
         proxy_headers=False,
         loop="uvloop",
         http="httptools",

@@ -86,6 +86,8 @@ def serve(
         draining=web.state.draining,
         close_streams=ops.sync.broadcaster.close,
         shutdown_seconds=settings.shutdown_seconds,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
     )
 
 

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from trainer_ops.access.types import Principal
 from trainer_ops.console.pages import Console, ConsoleRoute, SignInNeeded, console_of
 from trainer_ops.console.service import ConsoleSession, check_csrf
+from trainer_ops.http.accesslog import CALLER
 from trainer_ops.http.context import request_id_of
 
 SESSION_COOKIE = "trainer_ops_console"
@@ -56,6 +57,7 @@ async def signed_in(request: Request) -> SignedIn:
         raise SignInNeeded
     # Kept for the error page: a refused page still shows who is signed in and where they may go.
     request.state.console_session = found
+    request.scope.setdefault("state", {})[CALLER] = found.principal.user_id  # the access log's user
     return SignedIn(found, console_of(request), request_id_of(request))
 
 

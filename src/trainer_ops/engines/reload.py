@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import Span, StatusCode, Tracer
+
 from trainer_ops.engines.instances import Command
 from trainer_ops.engines.participant import ReloadParticipant, command_message
 from trainer_ops.engines.registry import EngineRegistry
@@ -157,8 +159,11 @@ class ReloadCoordinator:
         peers: Callable[[], set[str]] = lambda: set(),
         deadline_seconds: float = 5.0,
         workers: int = 16,
+        tracer: Tracer | None = None,
     ) -> None:
         self._registry = registry
+        # With tracing on (infra/tracing.py), a span per reload with an event per instance's answer.
+        self._tracer = tracer
         self._bus = bus
         self._replica_id = replica_id
         self._peers = peers
@@ -176,6 +181,16 @@ class ReloadCoordinator:
         `observer`, if given, hears each join, answer, timeout, rollback and activation as it happens."""
         if not commands:
             return Outcome(applied=True)
+        if self._tracer is None:
+            return self._apply(commands, observer)
+        with self._tracer.start_as_current_span("reload", attributes=_attributes(commands)) as span:
+            outcome = self._apply(commands, SpanEvents(span, observer))
+            span.set_attribute("trainer_ops.reload.outcome", "applied" if outcome.applied else "rolled_back")
+            if not outcome.applied:
+                span.set_status(StatusCode.ERROR, outcome.reason())
+            return outcome
+
+    def _apply(self, commands: dict[str, Command], observer: Observer | None) -> Outcome:
         round_ = Round(commands, self._peers() | {self._replica_id}, observer)
         with self._lock:
             for lane, command in commands.items():
@@ -289,3 +304,41 @@ class ReloadCoordinator:
 def _reply(message: Message) -> Reply:
     ms: Any = message.get("ms") or 0.0
     return Reply(str(message["instance"]), bool(message["ok"]), str(message.get("error", "")), float(ms))
+
+
+def _attributes(commands: dict[str, Command]) -> dict[str, Any]:
+    return {
+        "trainer_ops.reload.lanes": list(commands),
+        "trainer_ops.reload.targets": [c.target_id for c in commands.values()],
+        "trainer_ops.reload.epochs": [c.epoch for c in commands.values()],
+    }
+
+
+class SpanEvents:
+    """An observer that records each instance's answer on the reload's span (`ack`, `nack`, `timeout`:
+    the lane, the instance, the replica that has it, the time and the error), then tells `inner`."""
+
+    def __init__(self, span: Span, inner: Observer | None) -> None:
+        self._span = span
+        self._inner = inner
+        self._replica: dict[tuple[str, str], str] = {}
+
+    def __call__(self, phase: str, data: dict[str, Any]) -> None:
+        if phase == "joined":
+            for instance in data["instances"]:
+                self._replica[data["engine"], instance] = data["replica"]
+        elif phase in ("reply", "timeout"):
+            instance = str(data["instance"])
+            name = phase if phase == "timeout" else ("ack" if data["ok"] else "nack")
+            attributes = {
+                "engine": data["engine"],
+                "instance": instance,
+                # A replica that never joined is its own instance in a timeout.
+                "replica": self._replica.get((data["engine"], instance), instance),
+                "durationMs": float(data.get("durationMs", 0.0)),
+            }
+            if data.get("error"):
+                attributes["error"] = str(data["error"])
+            self._span.add_event(name, attributes)
+        if self._inner is not None:
+            self._inner(phase, data)

@@ -8,7 +8,13 @@ from starlette.responses import Response
 
 from trainer_ops.access.places import is_code, normal
 from trainer_ops.access.types import Principal
-from trainer_ops.engines.schemas import ActiveRead, HotReloadRequest, HotReloadResult, RulesetRead
+from trainer_ops.engines.schemas import (
+    ActiveRead,
+    HotReloadRequest,
+    HotReloadResult,
+    RulesetRead,
+    ruleset_upload_body,
+)
 from trainer_ops.engines.service import EngineService
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import BadRequest, NotFound
@@ -90,6 +96,25 @@ async def active_ruleset(
 
 
 @router.get(
+    "/engines/{type}/schema",
+    summary="JSON Schema of an engine type's rulesets",
+    responses={
+        200: {
+            "description": "A JSON Schema (2020-12)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **openapi.problems(404, e404="No such engine type"),
+    },
+)
+async def ruleset_schema(request: Request, type: str = TYPE, who: Principal = Depends(principal)) -> Response:
+    """The JSON Schema (2020-12) a ruleset of this engine type must match, built-in and plugin types
+    alike: what an upload to `.../rulesets/{targetId}` is checked against before the engine's own
+    checks (unique ids and the like). An unknown type is 404."""
+    await authorize(request, who, "artifacts.read")
+    return json_response(_service(request).ruleset_schema(type))
+
+
+@router.get(
     "/engines/{type}/rulesets",
     responses={200: {"model": list[RulesetRead]}, **openapi.problems(422, e422="Unknown engine type")},
 )
@@ -133,20 +158,7 @@ async def get_ruleset(
             e409="Other content is stored under this targetId",
         ),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                    }
-                },
-            },
-        }
-    },
+    openapi_extra={"requestBody": ruleset_upload_body()},
 )
 async def upload_ruleset(
     request: Request, type: str = TYPE, targetId: str = Path(...), who: Principal = Depends(principal)

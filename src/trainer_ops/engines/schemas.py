@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trainer_ops.engines.builtin import BUILTIN_ENGINES
+
 
 class HotReloadRequest(BaseModel):
     """Spec 3.1. `target` (the prompt step's name for it) is accepted for `targetId`; `scope` (Step 1)
@@ -74,3 +76,62 @@ class ActiveRead(BaseModel):
     version: int
     activation: ActivationRef
     ruleset: dict[str, Any]
+
+
+# OpenAPI: each built-in engine type's ruleset as a component, and the upload body as one of them, with
+# each type's built-in initial ruleset as a named example (Swagger UI offers them in a list; ReDoc
+# shows the eight schemas side by side). Plugin types are not known without a store: their schema is at
+# GET /operator/ops/engines/{type}/schema, like every type's.
+def _component_name(engine: str) -> str:
+    return f"{engine.capitalize()}Ruleset"
+
+
+def _without_dialect(schema: Any) -> Any:
+    """The schema without `$schema`: OpenAPI 3.1 already says the dialect (2020-12), and the key may
+    stand only at a schema resource's root, which a component inside the document is not."""
+    if isinstance(schema, dict):
+        return {k: _without_dialect(v) for k, v in schema.items() if k != "$schema"}
+    if isinstance(schema, list):
+        return [_without_dialect(v) for v in schema]
+    return schema
+
+
+def ruleset_components() -> dict[str, dict[str, Any]]:
+    """`components.schemas` entries: one per built-in engine type, titled with its name."""
+    return {
+        _component_name(engine.name): {
+            "title": f"{engine.name} ruleset",
+            **_without_dialect(engine.schema),
+        }
+        for engine in BUILTIN_ENGINES
+    }
+
+
+def ruleset_upload_body() -> dict[str, Any]:
+    """The `requestBody` of a ruleset upload: the engine type's ruleset, whole."""
+    one_of = [{"$ref": f"#/components/schemas/{_component_name(e.name)}"} for e in BUILTIN_ENGINES]
+    examples = {
+        engine.name: {"summary": f"{engine.name}: the built-in initial ruleset", "value": engine.initial}
+        for engine in BUILTIN_ENGINES
+    }
+    return {
+        "required": True,
+        "description": "The ruleset of the engine type in the path: one of these schemas "
+        "(`GET /operator/ops/engines/{type}/schema` serves each type's, plugins' too).",
+        "content": {
+            "application/json": {"schema": {"oneOf": one_of}, "examples": examples},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a JSON file holding the ruleset",
+                        }
+                    },
+                }
+            },
+        },
+    }

@@ -92,6 +92,17 @@ class EngineService:
             )
         return engine
 
+    def ruleset_schema(self, name: str) -> dict[str, Any]:
+        """The JSON Schema (2020-12) an engine type's rulesets must match; 404 for an unknown type, as
+        for any resource that does not exist (`mission` is accepted for `missions`)."""
+        engine = canonical_engine(name, known=self.registry.names())
+        if engine is None:
+            raise NotFound(
+                "engines.no_such_type",
+                f"no engine type {name!r}; known: {', '.join(self.registry.names())}",
+            )
+        return self.registry.types[engine].schema
+
     # rulesets -----------------------------------------------------------------------------------------
     def upload(
         self, *, principal: Principal, engine: str, target_id: str, raw: bytes, request_id: str

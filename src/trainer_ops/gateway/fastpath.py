@@ -24,6 +24,7 @@ from trainer_ops.gateway.headers import check_call_headers
 from trainer_ops.gateway.routes import event_stream
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.gateway.types import ChatRequest
+from trainer_ops.http.accesslog import CALLER
 from trainer_ops.http.asgi import cached_caller, send_problem, send_response
 from trainer_ops.http.body import check_json_type, parse_json
 
@@ -77,6 +78,7 @@ class GatewayFastPath:
         who = allowed[0]
         scope["route"] = ROUTE
         state = scope.setdefault("state", {})
+        state[CALLER] = who.user_id
         request_id = str(state.get("request_id", ""))
         try:
             check_json_type(content_type)

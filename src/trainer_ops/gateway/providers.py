@@ -12,8 +12,10 @@ from typing import Any, Protocol
 import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
+from opentelemetry.trace import TracerProvider
 
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.infra.tracing import traced_transport
 
 
 class UpstreamError(TrainerOpsError):
@@ -111,7 +113,13 @@ class OpenAICompatibleProvider:
     upstream never needs, and cost more CPU than the HTTP exchange itself (see docs/adr/0013)."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout_seconds: float = 60.0, on_timeout: Any = None
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_seconds: float = 60.0,
+        on_timeout: Any = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._url = httpx.URL(base_url.rstrip("/") + "/chat/completions")
         self._headers = [
@@ -123,7 +131,10 @@ class OpenAICompatibleProvider:
             self._headers.append((b"authorization", f"Bearer {api_key}".encode()))
         self._extensions = {"timeout": httpx.Timeout(timeout_seconds, connect=5.0).as_dict()}
         # aiohttp's session is made on first use, inside the server's event loop (it belongs to one).
-        self._transport = AiohttpTransport(limits=httpx.Limits(max_keepalive_connections=64))
+        # With tracing on, a client span per call (infra/tracing.py); off, the bare transport.
+        self._transport = traced_transport(
+            AiohttpTransport(limits=httpx.Limits(max_keepalive_connections=64)), tracer_provider
+        )
         self._on_timeout = on_timeout or (lambda: None)
 
     async def _send(self, payload: dict[str, Any]) -> httpx.Response:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Policy
+from trainer_ops.http.accesslog import CALLER
 from trainer_ops.http.asgi import cached_caller, send_response
 from trainer_ops.http.etag import none_match
 from trainer_ops.versions.snapshot import make_etag
@@ -76,6 +77,7 @@ class FastReadsMiddleware:
             await self.app(scope, receive, send)
             return
         scope["route"] = route  # the metrics label: the route's path, as for any routed request
+        scope.setdefault("state", {})[CALLER] = allowed[0].user_id
         etag = (b"etag", make_etag(version).encode())
         if none_match(if_none_match, version):  # the cheap polling answer
             await send_response(send, 304, [etag, NO_CACHE])

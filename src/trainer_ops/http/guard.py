@@ -13,6 +13,7 @@ from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Decision, Principal
 from trainer_ops.audit.types import Action
 from trainer_ops.errors import Forbidden
+from trainer_ops.http.accesslog import CALLER
 from trainer_ops.http.context import edge_of, request_id_of
 from trainer_ops.http.problems import path_of
 
@@ -34,10 +35,12 @@ async def principal(request: Request) -> Principal:
         if edge.identity.trusts(peer):
             named = edge.identity.principal(request.headers.get)
             if named is not None:
+                request.scope.setdefault("state", {})[CALLER] = named.user_id
                 return named
     found = authenticator.from_cache(header)
     if found is None:
         found = await run_in_threadpool(authenticator.authenticate, header)
+    request.scope.setdefault("state", {})[CALLER] = found.user_id  # the access log's user
     return found
 
 

@@ -1,9 +1,10 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it would cost more than the hot reads themselves).
 
-One pass per request: a request id, the body size limit, and the latency measurement. Only server
-faults count as errors in the measurement (health's error rate): a 4xx never does, a client that left
-before its answer is recorded as 499, and a 5xx that a problem marked as no fault (a deliberate
-refusal) is not one either. Problems mark themselves in the scope state (`problems.FAULT`).
+One pass per request: a request id, the body size limit, the latency measurement and the access log
+line (http/accesslog.py). Only server faults count as errors in the measurement (health's error
+rate): a 4xx never does, a client that left before its answer is recorded as 499, and a 5xx that a
+problem marked as no fault (a deliberate refusal) is not one either. Problems mark themselves in the
+scope state (`problems.FAULT`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainer_ops.errors import PayloadTooLarge
+from trainer_ops.http.accesslog import CALLER, AccessLog
 from trainer_ops.http.asgi import send_problem
 from trainer_ops.http.problems import FAULT
 from trainer_ops.infra.metrics import RequestMetrics
@@ -32,10 +34,17 @@ CLIENT_CLOSED = 499
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: RequestMetrics, body_limit: Callable[[str, str], int]
+        self,
+        app: ASGIApp,
+        *,
+        metrics: RequestMetrics,
+        body_limit: Callable[[str, str], int],
+        access_log: AccessLog | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        # Every request passes here, the fast paths' too: the one place that sees them all ends.
+        self.access_log = access_log
         # body_limit(method, path) -> the most bytes that request's body may have.
         self.body_limit = body_limit
 
@@ -86,13 +95,23 @@ class EdgeMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             status = status_holder[0] or 500
+            ended = time.perf_counter()
             self.metrics.observe(
                 method=scope["method"],
                 route=path,
                 status=status,
-                seconds=(streamed_at[0] if streamed_at else time.perf_counter()) - started,
+                seconds=(streamed_at[0] if streamed_at else ended) - started,
                 fault=status >= 500 and state.get(FAULT, True),
             )
+            if self.access_log is not None:  # a stream's line comes when it closes, with its whole time
+                self.access_log.record(
+                    request_id=rid,
+                    user=state.get(CALLER),
+                    method=scope["method"],
+                    route=path,
+                    status=status,
+                    seconds=ended - started,
+                )
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str, limit: int) -> None:
         error = PayloadTooLarge("http.too_large", f"the body is larger than {limit} bytes")

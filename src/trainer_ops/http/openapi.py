@@ -144,21 +144,28 @@ OPENAI_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/sc
 
 
 def document(
-    routes: Iterable[BaseRoute], *, title: str, version: str, summary: str | None = None
+    routes: Iterable[BaseRoute],
+    *,
+    title: str,
+    version: str,
+    summary: str | None = None,
+    schemas: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole document for these routes (what /openapi.json serves)."""
+    """The whole document for these routes (what /openapi.json serves). `schemas` are components the
+    routes refer to that no pydantic model describes (each engine type's ruleset)."""
     schema = get_openapi(title=title, version=version, summary=summary, routes=list(routes))
     components = schema.setdefault("components", {})
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (tops_...) or a JWT."}
     }
     schema["security"] = [{"bearer": []}]
-    schemas = components.setdefault("schemas", {})
+    known = components.setdefault("schemas", {})
     # FastAPI's own 422 body: this server never sends it (every error is ours).
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    schemas["Problem"] = problem_schema()
-    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    known.pop("HTTPValidationError", None)
+    known.pop("ValidationError", None)
+    known["Problem"] = problem_schema()
+    known["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    known.update(schemas or {})
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method in HTTP_METHODS:
