@@ -19,6 +19,7 @@ from trainer_ops.console.pages import Console
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, render, signed_in
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize
 
 log = logging.getLogger("trainer_ops.console")
@@ -61,6 +62,7 @@ async def reload(request: Request) -> Response:
     engine = ALIASES.get(engine, engine)
     target = field(form, "targetId").strip()
     await authorize(request, me.who, "hot_reload", engine=engine, scope=None)
+    refuse_if_governed(request, me.who, "hot_reload")
     if STREAM_TYPE in request.headers.get("accept", ""):
         return StreamingResponse(
             _stream(request, me, engine, target),

@@ -148,6 +148,7 @@ async def create(request: Request) -> Response:
     """Create a flag (admins): the API's checks, each failure shown at its field."""
     me = await signed_in(request)
     await authorize(request, me.who, "features.create")
+    refuse_if_governed(request, me.who, "features.create")
     form = await checked_form(request, me)
     values = {
         "key": field(form, "key").strip(),
