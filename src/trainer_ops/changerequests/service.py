@@ -5,7 +5,6 @@ writes apply in one writer unit here; fleet operations (reloads, releases) throu
 from __future__ import annotations
 
 import copy
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from trainer_ops.access.types import Approvals, Policy, Principal
 from trainer_ops.audit.service import AuditService
 from trainer_ops.audit.types import Action as AuditAction
 from trainer_ops.audit.types import Actor
-from trainer_ops.changerequests import types
+from trainer_ops.changerequests import types, views
 from trainer_ops.changerequests.actions import Action
 from trainer_ops.changerequests.applying import Applier, Claimed, record
 from trainer_ops.changerequests.models import ChangeRequestRow
@@ -172,28 +171,8 @@ class ChangeRequestService:
         base_version: int,
     ) -> ChangeRequestRow:
         """The request's row, stored and audited (`created`)."""
-        now = self._now_ms()
-        waits = approvals is not None and bypass_reason is None
-        row = ChangeRequestRow(
-            id="cr_" + secrets.token_hex(8),
-            operation=proposal.operation,
-            kind=proposal.kind,
-            body=orjson.dumps(proposal.body).decode(),
-            params=orjson.dumps(proposal.params).decode(),
-            base_version=base_version,
-            state=State.PENDING if waits else State.APPROVED,
-            author_user_id=who.user_id,
-            author_role=who.role.value,
-            author_scope=orjson.dumps(who.scope).decode(),
-            # A change that needs no approvals (scheduled only) may still be rejected by an admin.
-            min_approvals=approvals.min_approvals if approvals else 0,
-            approvers=orjson.dumps(sorted(approvals.approvers) if approvals else ["admin"]).decode(),
-            self_approval=approvals.self_approval if approvals else False,
-            reviews="[]",
-            apply_at_ms=apply_at_ms,
-            bypass_reason=bypass_reason,
-            created_at_ms=now,
-            updated_at_ms=now,
+        row = views.new_row(
+            who, proposal, approvals, apply_at_ms, bypass_reason, base_version, now_ms=self._now_ms()
         )
         self._store.add(session, row)
         details: dict[str, Any] = {"operation": row.operation, "baseVersion": row.base_version}
@@ -215,7 +194,7 @@ class ChangeRequestService:
                 raise Conflict("change_requests.already_approved", f"you approved {row.id} already")
             if row.state != State.PENDING:
                 raise Conflict("change_requests.not_pending", f"{row.id} needs no more approvals")
-            reviews.append(self._review(who, "approve", comment))
+            reviews.append(views.review(who, "approve", comment, self._now_ms()))
             row.reviews = orjson.dumps(reviews).decode()
             row.updated_at_ms = self._now_ms()
             self._record(session, row, actor_of(who), "approved", req, {"comment": comment})
@@ -429,21 +408,12 @@ class ChangeRequestService:
         req: str,
     ) -> None:
         reviews = types.loads(row.reviews)
-        reviews.append(self._review(who, event, comment))
+        reviews.append(views.review(who, event, comment, self._now_ms()))
         row.reviews = orjson.dumps(reviews).decode()
         row.state = state
         row.outcome = orjson.dumps({"by": who.user_id, "comment": comment}).decode()
         row.updated_at_ms = self._now_ms()
         self._record(session, row, actor_of(who), event, req, {"comment": comment})
-
-    def _review(self, who: Principal, verdict: str, comment: str | None) -> dict[str, Any]:
-        return {
-            "userId": who.user_id,
-            "role": who.role.value,
-            "verdict": {"approved": "approve"}.get(verdict, verdict),
-            "comment": comment,
-            "at": self._now_ms() // 1000,
-        }
 
     def _record(
         self, session: Session, row: ChangeRequestRow, actor: Actor, event: str, req: str, details: Any
@@ -459,34 +429,4 @@ class ChangeRequestService:
             )
         return done.view
 
-    @staticmethod
-    def view(row: ChangeRequestRow) -> dict[str, Any]:
-        reviews = types.loads(row.reviews)
-        return {
-            "id": row.id,
-            "state": row.state,
-            "operation": row.operation,
-            "kind": row.kind,
-            "params": types.loads(row.params),
-            "body": types.loads(row.body),
-            "baseVersion": row.base_version,
-            "base": types.loads(row.base),
-            "author": {
-                "userId": row.author_user_id,
-                "role": row.author_role,
-                "scope": types.loads(row.author_scope),
-            },
-            "approvals": {
-                "required": row.min_approvals,
-                "approvers": types.loads(row.approvers),
-                "selfApproval": row.self_approval,
-                "given": sum(r["verdict"] == "approve" for r in reviews),
-            },
-            "reviews": reviews,
-            "applyAt": row.apply_at_ms // 1000 if row.apply_at_ms is not None else None,
-            "bypassReason": row.bypass_reason,
-            "appliedVersion": row.applied_version,
-            "outcome": types.loads(row.outcome),
-            "createdAt": row.created_at_ms // 1000,
-            "updatedAt": row.updated_at_ms // 1000,
-        }
+    view = staticmethod(views.view)
