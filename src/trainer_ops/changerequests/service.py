@@ -73,6 +73,9 @@ class ChangeRequestService:
         self._policy = policy
         self._targets = targets
         self._store = ChangeRequestStore()
+        # False in the CLI: its process is no member of the fleet, so an approved reload or release is
+        # left due now for a server's scheduler (within a second) rather than run from there.
+        self.rounds_here = True
         self._applier = Applier(
             writer=writer,
             audit=audit,
@@ -202,7 +205,9 @@ class ChangeRequestService:
             if sum(r["verdict"] == "approve" for r in reviews) >= row.min_approvals:
                 row.state = State.APPROVED
                 if row.apply_at_ms is None or row.apply_at_ms <= self._now_ms():
-                    if row.operation in self._applier.actions:
+                    if row.operation in self._applier.actions and not self.rounds_here:
+                        row.apply_at_ms = row.apply_at_ms or self._now_ms()
+                    elif row.operation in self._applier.actions:
                         claimed = self._applier.claim(row)
                     else:
                         document = self._apply(session, row, req, on_conflict=State.CONFLICTED)
