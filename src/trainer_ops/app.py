@@ -50,6 +50,7 @@ from trainer_ops.gateway import routes as gateway_routes
 from trainer_ops.gateway.fastpath import GatewayFastPath
 from trainer_ops.gateway.providers import OfflineProvider, OpenAICompatibleProvider, Provider
 from trainer_ops.gateway.service import GatewayService
+from trainer_ops.governed import fleet_actions
 from trainer_ops.health import routes as health_routes
 from trainer_ops.health.samples import SampleRing
 from trainer_ops.health.service import HealthService
@@ -531,14 +532,18 @@ def build_ops(
         clock=clock,
         policy=ops.policy,
         targets=_governed_writes(ops),
+        actions=fleet_actions(ops.engine_service, ops.releases),
     )
     return ops
 
 
 def _governed_writes(ops: Ops) -> dict[str, Target]:
-    """Each write a change request can hold, by policy operation: the same pure rule its route runs
-    (ADR 0026). Releases and hot reloads are not documents with a base version, so not here yet."""
+    """Each document write a change request can hold, by policy operation: the same pure rule its route
+    runs (ADR 0026). Reloads and releases are fleet operations: `governed.fleet_actions`."""
     return {
+        "features.create": lambda _s, current, body, _p: ops.features.creation_of(
+            current, body["key"], {k: v for k, v in body.items() if k != "key"}
+        ),
         "model_config.update": lambda _s, current, body, _p: ops.model_config.change_of(current, body),
         "limits.update": lambda _s, current, body, _p: ops.limits.change_of(current, body),
         "features.update": lambda _s, current, body, p: ops.features.change_of(

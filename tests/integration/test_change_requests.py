@@ -229,8 +229,8 @@ def test_bad_approvals_in_the_policy_are_refused_at_their_path(client: TestClien
     document["operations"]["limits.update"]["admin"] = {
         "approvals": {"minApprovals": 0, "approvers": ["boss"]}
     }
-    # Releases are not held by change requests yet: approvals there would never apply.
-    document["operations"]["release.create"]["admin"] = {"approvals": {"minApprovals": 1}}
+    # Reading the audit log is not a write a change request can hold: approvals there would never apply.
+    document["operations"]["audit.read"]["admin"] = {"approvals": {"minApprovals": 1}}
 
     refused = client.put(POLICY, json=document)
 
@@ -238,7 +238,7 @@ def test_bad_approvals_in_the_policy_are_refused_at_their_path(client: TestClien
     fields = {error["field"] for error in body["errors"]}
     assert "operations/limits.update/admin/approvals/minApprovals" in fields
     assert "operations/limits.update/admin/approvals/approvers/0" in fields
-    assert "operations/release.create/admin/approvals" in fields
+    assert "operations/audit.read/admin/approvals" in fields
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

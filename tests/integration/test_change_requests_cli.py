@@ -64,3 +64,32 @@ def test_the_cli_lists_shows_rejects_and_approves_as_the_cli_user(home: Path, da
         assert client.get(MODEL_CONFIG).json()["temperature"] == 0.2
         audit = client.get("/operator/ops/audit", params={"action": "change_request", "limit": 10}).json()
     assert {e["actor"]["userId"] for e in audit["items"] if e["details"]["event"] == "approved"} == {"cli"}
+
+
+def test_a_reload_approved_from_the_cli_is_left_due_for_a_server_to_run(
+    home: Path, database_url: str
+) -> None:
+    settings = Settings(
+        home=home,
+        database_url=database_url,
+        bootstrap_admin_token=ADMIN_TOKEN,
+        snapshot_poll_seconds=0,
+        token_cache_seconds=0,
+        change_notifications=False,
+    )
+    ruleset = {"scenarios": [{"id": "u", "title": "t", "objectives": ["o"], "difficulty": 2}]}
+    with app_client(settings) as client:
+        assert client.put("/operator/ops/engines/scenario/rulesets/v12", json=ruleset).status_code == 201
+        policy: dict[str, Any] = client.get(POLICY).json()
+        policy["operations"]["hot_reload"]["admin"] = {"approvals": {"minApprovals": 1}}
+        assert client.put(POLICY, json=policy).status_code == 200
+        held = client.post("/operator/ops/hot-reload", json={"type": "scenario", "targetId": "v12"}).json()
+
+    # The CLI's process is no member of the fleet: it approves, and leaves the round to a server.
+    approved = CliRunner().invoke(cli, ["change-requests", "approve", held["id"], "--json"])
+
+    assert approved.exit_code == 0, approved.output
+    assert orjson.loads(approved.stdout)["state"] == "approved"
+    with app_client(settings) as client:  # its start runs what is due
+        assert client.get(f"/operator/ops/change-requests/{held['id']}").json()["state"] == "applied"
+        assert client.get("/operator/ops/engines/scenario/active").json()["targetId"] == "v12"

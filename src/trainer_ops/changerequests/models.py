@@ -19,6 +19,9 @@ class ChangeRequestRow(Base):
     body: Mapped[str] = mapped_column(Text)  # JSON: the write's body
     params: Mapped[str] = mapped_column(Text)  # JSON: the route's parameters (featureKey, region)
     base_version: Mapped[int] = mapped_column(Integer)
+    # JSON (migration 0011): what an operation that is not a document was asked against; null for
+    # document writes, whose base_version says it all.
+    base: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     author_user_id: Mapped[str] = mapped_column(String(128))
     author_role: Mapped[str] = mapped_column(String(16))

@@ -38,12 +38,19 @@ class Rejection(BaseModel):
 
 class ChangeRequestRead(BaseModel):
     id: str
-    state: str = Field(description="pending, approved, applied, rejected, cancelled, conflicted, suspended")
+    state: str = Field(
+        description="pending, approved, applying, applied, rejected, cancelled, conflicted, suspended"
+    )
     operation: str
     kind: str
     params: dict[str, Any]
     body: Any
     baseVersion: int
+    base: dict[str, Any] | None = Field(
+        None,
+        description="what a hot reload or release was asked against (its lane's activation, the "
+        "releases then); null for document writes, whose baseVersion says it all",
+    )
     author: dict[str, Any]
     approvals: dict[str, Any]
     reviews: list[dict[str, Any]]

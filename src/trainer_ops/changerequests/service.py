@@ -1,10 +1,10 @@
 """Change-request use cases: submit, approve, reject, cancel, apply (checking the base version), show
-with the diff against the current version, and apply what is due exactly once across replicas."""
+with the diff against the current version, and apply what is due exactly once across replicas. Document
+writes apply in one writer unit here; fleet operations (reloads, releases) through `applying.Applier`."""
 
 from __future__ import annotations
 
 import copy
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Approvals, Policy, Principal
 from trainer_ops.audit.service import AuditService
-from trainer_ops.audit.types import Action, Actor
-from trainer_ops.changerequests import types
+from trainer_ops.audit.types import Action as AuditAction
+from trainer_ops.audit.types import Actor
+from trainer_ops.changerequests import types, views
+from trainer_ops.changerequests.actions import Action
+from trainer_ops.changerequests.applying import Applier, Claimed, record
 from trainer_ops.changerequests.models import ChangeRequestRow
 from trainer_ops.changerequests.store import ChangeRequestStore
 from trainer_ops.changerequests.types import OPEN, State
@@ -44,6 +47,7 @@ class _Done:
     view: dict[str, Any]
     document: VersionedDocument | None = None
     refused: tuple[str, str] | None = None  # (reason, message): audited as a denial, then a 403
+    claimed: Claimed | None = None  # a fleet operation to run once this unit has committed
 
 
 class ChangeRequestService:
@@ -58,6 +62,7 @@ class ChangeRequestService:
         clock: Clock,
         policy: Callable[[], Policy],
         targets: dict[str, Target],
+        actions: dict[str, Action] | None = None,
     ) -> None:
         self._db = database
         self._writer = writer
@@ -68,6 +73,17 @@ class ChangeRequestService:
         self._policy = policy
         self._targets = targets
         self._store = ChangeRequestStore()
+        # False in the CLI: its process is no member of the fleet, so an approved reload or release is
+        # left due now for a server's scheduler (within a second) rather than run from there.
+        self.rounds_here = True
+        self._applier = Applier(
+            writer=writer,
+            audit=audit,
+            store=self._store,
+            now_ms=self._now_ms,
+            actions=actions or {},
+            view=self.view,
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock.now() * 1000)
@@ -83,8 +99,9 @@ class ChangeRequestService:
         bypass_reason: str | None,
         request_id: str,
     ) -> Submitted:
+        if proposal.operation in self._applier.actions:
+            return self._submit_action(who, proposal, approvals, apply_at_ms, bypass_reason, request_id)
         target = self._targets[proposal.operation]
-        waits = approvals is not None and bypass_reason is None
 
         def unit(session: Session) -> _Done:
             current = self._current(session, proposal.kind)
@@ -96,37 +113,11 @@ class ChangeRequestService:
                 )
             # Refused now (422, 409) rather than approved by people and refused later.
             target(session, copy.deepcopy(current.document), proposal.body, proposal.params)
-            now = self._now_ms()
-            row = ChangeRequestRow(
-                id="cr_" + secrets.token_hex(8),
-                operation=proposal.operation,
-                kind=proposal.kind,
-                body=orjson.dumps(proposal.body).decode(),
-                params=orjson.dumps(proposal.params).decode(),
-                base_version=current.version,
-                state=State.PENDING if waits else State.APPROVED,
-                author_user_id=who.user_id,
-                author_role=who.role.value,
-                author_scope=orjson.dumps(who.scope).decode(),
-                # A change that needs no approvals (scheduled only) may still be rejected by an admin.
-                min_approvals=approvals.min_approvals if approvals else 0,
-                approvers=orjson.dumps(sorted(approvals.approvers) if approvals else ["admin"]).decode(),
-                self_approval=approvals.self_approval if approvals else False,
-                reviews="[]",
-                apply_at_ms=apply_at_ms,
-                bypass_reason=bypass_reason,
-                created_at_ms=now,
-                updated_at_ms=now,
+            row = self._new(
+                session, who, proposal, approvals, apply_at_ms, bypass_reason, request_id, current.version
             )
-            self._store.add(session, row)
-            details = {"operation": row.operation, "baseVersion": row.base_version}
-            if apply_at_ms is not None:
-                details["applyAt"] = apply_at_ms // 1000
-            if bypass_reason is not None:
-                details["bypassReason"] = bypass_reason
-            self._record(session, row, actor_of(who), "created", request_id, details)
             document = None
-            if row.state == State.APPROVED and (apply_at_ms is None or apply_at_ms <= now):
+            if row.state == State.APPROVED and (apply_at_ms is None or apply_at_ms <= self._now_ms()):
                 document = self._apply(session, row, request_id, on_conflict=State.CONFLICTED)
             return _Done(self.view(row), document)
 
@@ -134,6 +125,66 @@ class ChangeRequestService:
         if done.document is not None:
             self._holder.publish(done.document)
         return Submitted(view=done.view, document=done.document)
+
+    def _submit_action(
+        self,
+        who: Principal,
+        proposal: Proposal,
+        approvals: Approvals | None,
+        apply_at_ms: int | None,
+        bypass_reason: str | None,
+        request_id: str,
+    ) -> Submitted:
+        """A fleet operation: checked and based now (404, 409, 422 at once), stored, and when nothing
+        holds it (a bypass, or applyAt already past) claimed and run like the route runs it."""
+        action = self._applier.actions[proposal.operation]
+        base = action.base(proposal.body, proposal.params)
+        waits = approvals is not None and bypass_reason is None
+
+        def unit(session: Session) -> _Done:
+            row = self._new(
+                session, who, proposal, approvals, apply_at_ms, bypass_reason, request_id, base.version
+            )
+            row.kind = action.kind
+            row.base = orjson.dumps(base.detail).decode()
+            claimed = None
+            if not waits and (apply_at_ms is None or apply_at_ms <= self._now_ms()):
+                claimed = self._applier.claim(row)
+            return _Done(self.view(row), claimed=claimed)
+
+        done = self._writer.run(unit)
+        if done.claimed is None:
+            return Submitted(view=done.view)
+        # Run at once, as the route would: a refusal is the route's own answer (a rolled-back reload
+        # is its 409), and a busy engine too: the caller retries as without a change request.
+        ran = self._applier.run(done.claimed, request_id, on_conflict=State.CONFLICTED, retry=False)
+        if ran.error is not None:
+            raise ran.error
+        return Submitted(view=ran.view, result=ran.result)
+
+    def _new(
+        self,
+        session: Session,
+        who: Principal,
+        proposal: Proposal,
+        approvals: Approvals | None,
+        apply_at_ms: int | None,
+        bypass_reason: str | None,
+        request_id: str,
+        base_version: int,
+    ) -> ChangeRequestRow:
+        """The request's row, stored and audited (`created`)."""
+        row = views.new_row(
+            who, proposal, approvals, apply_at_ms, bypass_reason, base_version, now_ms=self._now_ms()
+        )
+        self._store.add(session, row)
+        details: dict[str, Any] = {"operation": row.operation, "baseVersion": row.base_version}
+        if apply_at_ms is not None:
+            details["applyAt"] = apply_at_ms // 1000
+        if bypass_reason is not None:
+            details["bypassReason"] = bypass_reason
+        self._record(session, row, actor_of(who), "created", request_id, details)
+        return row
 
     def approve(self, *, who: Principal, request_id: str, comment: str | None, req: str) -> dict[str, Any]:
         def unit(session: Session) -> _Done:
@@ -146,18 +197,29 @@ class ChangeRequestService:
                 raise Conflict("change_requests.already_approved", f"you approved {row.id} already")
             if row.state != State.PENDING:
                 raise Conflict("change_requests.not_pending", f"{row.id} needs no more approvals")
-            reviews.append(self._review(who, "approve", comment))
+            reviews.append(views.review(who, "approve", comment, self._now_ms()))
             row.reviews = orjson.dumps(reviews).decode()
             row.updated_at_ms = self._now_ms()
             self._record(session, row, actor_of(who), "approved", req, {"comment": comment})
-            document = None
+            document, claimed = None, None
             if sum(r["verdict"] == "approve" for r in reviews) >= row.min_approvals:
                 row.state = State.APPROVED
                 if row.apply_at_ms is None or row.apply_at_ms <= self._now_ms():
-                    document = self._apply(session, row, req, on_conflict=State.CONFLICTED)
-            return _Done(self.view(row), document)
+                    if row.operation in self._applier.actions and not self.rounds_here:
+                        row.apply_at_ms = row.apply_at_ms or self._now_ms()
+                    elif row.operation in self._applier.actions:
+                        claimed = self._applier.claim(row)
+                    else:
+                        document = self._apply(session, row, req, on_conflict=State.CONFLICTED)
+            return _Done(self.view(row), document, claimed=claimed)
 
-        return self._finish(self._writer.run(unit))
+        done = self._writer.run(unit)
+        if done.claimed is not None:
+            # Approved: the round runs now, as the author. A busy engine is no reason to lose the
+            # approvals: the request goes back to `approved`, due now, and the scheduler retries it.
+            ran = self._applier.run(done.claimed, req, on_conflict=State.CONFLICTED, retry=True)
+            return ran.view or done.view
+        return self._finish(done)
 
     def reject(self, *, who: Principal, request_id: str, comment: str, req: str) -> dict[str, Any]:
         if not comment.strip():
@@ -191,21 +253,28 @@ class ChangeRequestService:
     def apply_due(self) -> int:
         """Apply every approved change whose applyAt has come; each in a unit of its own, taken under
         a row lock that another replica skips, and applied only if still approved: exactly once."""
+        self._applier.settle_interrupted()
         with self._db.read() as session:
             due = self._store.due_ids(session, self._now_ms())
         applied = 0
         for request_id in due:
             done = self._writer.run(self._due_unit(request_id))
-            if done is not None:
+            if isinstance(done, Claimed):
+                # Claimed (committed `applying`): this replica alone runs the round, outside the unit.
+                ran = self._applier.run(done, f"scheduled:{done.id}", on_conflict=State.SUSPENDED, retry=True)
+                applied += ran.result is not None
+            elif done is not None:
                 self._holder.publish(done)
                 applied += 1
         return applied
 
-    def _due_unit(self, request_id: str) -> Callable[[Session], VersionedDocument | None]:
-        def unit(session: Session) -> VersionedDocument | None:
+    def _due_unit(self, request_id: str) -> Callable[[Session], VersionedDocument | Claimed | None]:
+        def unit(session: Session) -> VersionedDocument | Claimed | None:
             row = self._store.take_due(session, request_id, self._now_ms())
             if row is None:  # another replica applied it, or holds it now
                 return None
+            if row.operation in self._applier.actions:
+                return self._applier.claim(row)
             return self._apply(session, row, f"scheduled:{row.id}", on_conflict=State.SUSPENDED)
 
         return unit
@@ -216,7 +285,10 @@ class ChangeRequestService:
             if row is None:
                 raise NotFound("change_requests.not_found", f"no change request {request_id!r}")
             view = self.view(row)
-            view["diff"] = self._diff(session, row)
+            if row.operation in self._applier.actions:
+                view["diff"] = self._applier.diff(row)
+            else:
+                view["diff"] = self._diff(session, row)
             return view
 
     def list(self, *, state: str | None, limit: int) -> list[dict[str, Any]]:
@@ -322,7 +394,7 @@ class ChangeRequestService:
         self._audit.append(
             session,
             actor=actor_of(who),
-            action=Action.ACCESS_DENIED,
+            action=AuditAction.ACCESS_DENIED,
             target=f"change-request:{row.id}",
             outcome="denied",
             request_id=req,
@@ -341,34 +413,17 @@ class ChangeRequestService:
         req: str,
     ) -> None:
         reviews = types.loads(row.reviews)
-        reviews.append(self._review(who, event, comment))
+        reviews.append(views.review(who, event, comment, self._now_ms()))
         row.reviews = orjson.dumps(reviews).decode()
         row.state = state
         row.outcome = orjson.dumps({"by": who.user_id, "comment": comment}).decode()
         row.updated_at_ms = self._now_ms()
         self._record(session, row, actor_of(who), event, req, {"comment": comment})
 
-    def _review(self, who: Principal, verdict: str, comment: str | None) -> dict[str, Any]:
-        return {
-            "userId": who.user_id,
-            "role": who.role.value,
-            "verdict": {"approved": "approve"}.get(verdict, verdict),
-            "comment": comment,
-            "at": self._now_ms() // 1000,
-        }
-
     def _record(
         self, session: Session, row: ChangeRequestRow, actor: Actor, event: str, req: str, details: Any
     ) -> None:
-        self._audit.append(
-            session,
-            actor=actor,
-            action=Action.CHANGE_REQUEST,
-            target=f"change-request:{row.id}",
-            after={"state": row.state},
-            request_id=req,
-            details={"event": event, "kind": row.kind, **{k: v for k, v in details.items() if v is not None}},
-        )
+        record(self._audit, session, row, actor, event, req, details)
 
     def _finish(self, done: _Done) -> dict[str, Any]:
         if done.document is not None:
@@ -379,33 +434,4 @@ class ChangeRequestService:
             )
         return done.view
 
-    @staticmethod
-    def view(row: ChangeRequestRow) -> dict[str, Any]:
-        reviews = types.loads(row.reviews)
-        return {
-            "id": row.id,
-            "state": row.state,
-            "operation": row.operation,
-            "kind": row.kind,
-            "params": types.loads(row.params),
-            "body": types.loads(row.body),
-            "baseVersion": row.base_version,
-            "author": {
-                "userId": row.author_user_id,
-                "role": row.author_role,
-                "scope": types.loads(row.author_scope),
-            },
-            "approvals": {
-                "required": row.min_approvals,
-                "approvers": types.loads(row.approvers),
-                "selfApproval": row.self_approval,
-                "given": sum(r["verdict"] == "approve" for r in reviews),
-            },
-            "reviews": reviews,
-            "applyAt": row.apply_at_ms // 1000 if row.apply_at_ms is not None else None,
-            "bypassReason": row.bypass_reason,
-            "appliedVersion": row.applied_version,
-            "outcome": types.loads(row.outcome),
-            "createdAt": row.created_at_ms // 1000,
-            "updatedAt": row.updated_at_ms // 1000,
-        }
+    view = staticmethod(views.view)

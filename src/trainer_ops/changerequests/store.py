@@ -36,6 +36,17 @@ class ChangeRequestStore:
         )
         return session.execute(query).scalar_one_or_none()
 
+    def take_stale_applying(self, session: Session, before_ms: int) -> list[ChangeRequestRow]:
+        """Requests `applying` since before `before_ms`, locked; another replica skips them."""
+        query = (
+            select(ChangeRequestRow)
+            .where(ChangeRequestRow.state == State.APPLYING, ChangeRequestRow.updated_at_ms < before_ms)
+            .order_by(ChangeRequestRow.id)
+            .limit(100)
+            .with_for_update(skip_locked=True)
+        )
+        return list(session.execute(query).scalars())
+
     def due_ids(self, session: Session, now_ms: int, *, limit: int = 100) -> list[str]:
         query = (
             select(ChangeRequestRow.id)

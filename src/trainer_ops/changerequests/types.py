@@ -17,6 +17,8 @@ OPERATION_REVIEW = "change_requests.review"
 class State(StrEnum):
     PENDING = "pending"  # waits for approvals
     APPROVED = "approved"  # approved (or needing none) and waiting for its applyAt
+    # Taken by one caller or replica to run a fleet round (a reload, a release): no one else runs it.
+    APPLYING = "applying"
     APPLIED = "applied"
     REJECTED = "rejected"
     CANCELLED = "cancelled"

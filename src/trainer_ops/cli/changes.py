@@ -28,6 +28,7 @@ JSON_OPTION = Annotated[bool, typer.Option("--json", help="print JSON for script
 def _local() -> Iterator[Ops]:
     """The local store's services; a refusal exits 2 with its message (as `policy set` does)."""
     ops = build_ops(Settings())
+    ops.change_requests.rounds_here = False  # not in the fleet: a server runs approved reloads
     try:
         ops.prepare()
         yield ops

@@ -67,7 +67,9 @@ class Recorder:
                 outcome, actor=actor, plan=plan, request_id=request_id, action=action, details=details
             )
         try:
-            self._writer.run(lambda session: self._record(session, outcome, actor, plan, request_id, action))
+            self._writer.run(
+                lambda session: self._record(session, outcome, actor, plan, request_id, action, details)
+            )
         except Exception as exc:
             self._put_back(plan)
             if isinstance(exc, IntegrityError):
@@ -117,7 +119,14 @@ class Recorder:
         )
 
     def _record(
-        self, session: Session, outcome: Outcome, actor: Actor, plan: Plan, request_id: str, action: Action
+        self,
+        session: Session,
+        outcome: Outcome,
+        actor: Actor,
+        plan: Plan,
+        request_id: str,
+        action: Action,
+        details: dict[str, Any] | None = None,
     ) -> None:
         for command, previous in plan.values():
             self._activations.record(
@@ -144,6 +153,7 @@ class Recorder:
                 request_id=request_id,
                 # The place the activation holds for: Step 1's audit `scope` (audit/service.py).
                 details={
+                    **(details or {}),
                     "durationMs": round(outcome.duration_ms, 2),
                     **({"scope": command.scope} if command.scope else {}),
                 },

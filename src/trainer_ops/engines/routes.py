@@ -21,6 +21,7 @@ from trainer_ops.errors import BadRequest, NotFound
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body, require_json_type
 from trainer_ops.http.context import request_id_of
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, run_unless_governed
 from trainer_ops.http.guard import authorize, known_scope, principal
 from trainer_ops.http.responses import json_response
 
@@ -200,6 +201,7 @@ async def _json_bytes(request: Request) -> bytes:
     "/hot-reload",
     responses={
         200: {"model": HotReloadResult},
+        **accepted(),
         **openapi.problems(
             404,
             409,
@@ -207,7 +209,7 @@ async def _json_bytes(request: Request) -> bytes:
             e409="An instance refused or timed out (`rolled_back`), or a reload of this engine is under way",
         ),
     },
-    openapi_extra=body_doc(HotReloadRequest),
+    openapi_extra={**body_doc(HotReloadRequest), **openapi.headers(*GOVERNED_PARAMETERS)},
 )
 async def hot_reload(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 3.1: make `targetId` the active ruleset of every instance of engine `type`.
@@ -223,6 +225,10 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
     an unknown type or an invalid ruleset (nothing changes). `type: system` re-reads the ops layer's own
     documents (policy, model config, features, limits) from the store; the catalogs come from settings.
     Reloading the active ruleset changes nothing (`unchanged`).
+
+    Where the policy requires approvals, or with `applyAt`, the answer is 202 and a change request
+    (`Location`): its round runs once approved or due, as its author, only if the engine's activation
+    at `scope` is still the one it was asked against (else the request ends `conflicted`/`suspended`).
     """
     body = await parse_body(request, HotReloadRequest)
     engine = ALIASES.get(body.type, body.type)
@@ -233,12 +239,18 @@ async def hot_reload(request: Request, who: Principal = Depends(principal)) -> R
         known_scope(request, scope)
     await authorize(request, who, "hot_reload", engine=engine, scope=scope)
     known_scope(request, scope)
-    result = await run_in_threadpool(
-        _service(request).hot_reload,
-        principal=who,
-        engine=body.type,
-        target_id=body.target_id,
-        request_id=request_id_of(request),
-        scope=scope,
+    service = _service(request)
+    asked = {"type": engine, "targetId": body.target_id, "scope": scope}
+    result = await run_unless_governed(
+        request,
+        who,
+        Proposal("hot_reload", "engines", asked),
+        lambda: service.hot_reload(
+            principal=who,
+            engine=body.type,
+            target_id=body.target_id,
+            request_id=request_id_of(request),
+            scope=scope,
+        ),
     )
-    return json_response(result)
+    return result if isinstance(result, Response) else json_response(result)

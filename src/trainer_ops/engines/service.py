@@ -146,20 +146,32 @@ class EngineService:
         request_id: str,
         observer: Observer | None = None,
         scope: str | None = None,
+        expect_version: int | None = None,
+        details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Spec 3.1 with rollback: 200 applied (or unchanged), else a 409 problem (engines.rolled_back).
         With `scope` (a place code the caller was allowed), the ruleset becomes active for that place
         only, and only the instances it reaches are asked (ADR 0025). `observer` hears each instance's
-        answer and the rollback as they happen (ReloadCoordinator)."""
+        answer and the rollback as they happen (ReloadCoordinator). `expect_version`: refuse (409
+        engines.activation_moved) unless the lane's activation is still that version (0: none), checked
+        under the engine's lock (a change request's base, ADR 0026); `details` go into the audit entry."""
         engine = self.engine_name(engine, allow_system=True)
         actor = actor_of(principal)
         if engine == SYSTEM:
-            return self._reload_system(actor, target_id, request_id)
+            return self._reload_system(actor, target_id, request_id, details)
         stored = self._valid_ruleset(engine, target_id)
         with self._locked([engine]):
             self._activations.catch_up([engine])
             slot = self.registry.slot(engine)
             active = slot.command_for(scope)
+            found = active.version if active else 0
+            if expect_version is not None and found != expect_version:
+                raise Conflict(
+                    "engines.activation_moved",
+                    f"{lane(engine, scope)} is at activation {found}, no longer {expect_version}: "
+                    "another reload landed since; nothing changed",
+                    extra={"currentVersion": found},
+                )
             if active is not None and active.target_id == target_id:
                 return {
                     "status": "unchanged",
@@ -184,7 +196,7 @@ class EngineService:
             outcome = self._coordinator.apply({key: command}, observer=observer)
             plan = {key: (command, active)}
             self._recorder.finish(
-                outcome, actor=actor, plan=plan, request_id=request_id, action=Action.RELOAD
+                outcome, actor=actor, plan=plan, request_id=request_id, action=Action.RELOAD, details=details
             )
             return {
                 "status": "applied",
@@ -196,6 +208,15 @@ class EngineService:
                 "durationMs": round(outcome.duration_ms, 2),
                 "instances": [r.as_json() for r in outcome.replies[key]],
             }
+
+    def reload_base(self, engine: str, target_id: str, scope: str | None) -> tuple[str, Command | None]:
+        """The checks a reload would meet before its round (422 unknown type or invalid ruleset, 404 no
+        such ruleset), and the lane's activation now: what a held reload is asked against (ADR 0026)."""
+        engine = self.engine_name(engine, allow_system=True)
+        if engine == SYSTEM:
+            return engine, None
+        self._valid_ruleset(engine, target_id)
+        return engine, self.registry.slot(engine).command_for(scope)
 
     def _valid_ruleset(self, engine: str, target_id: str) -> StoredRuleset:
         """The stored ruleset (404), validated unless this process validated its digest before (422)."""
@@ -213,7 +234,9 @@ class EngineService:
             validated.add(stored.digest)
         return stored
 
-    def _reload_system(self, actor: Actor, target_id: str, request_id: str) -> dict[str, Any]:
+    def _reload_system(
+        self, actor: Actor, target_id: str, request_id: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         result = self._system_reload()
         self._writer.run(
             lambda session: self._audit.append(
@@ -223,7 +246,7 @@ class EngineService:
                 target=SYSTEM,
                 after=result,
                 request_id=request_id,
-                details={"targetId": target_id},
+                details={"targetId": target_id, **(details or {})},
             )
         )
         return {"status": "applied", "type": SYSTEM, "targetId": target_id, **result}

@@ -62,23 +62,41 @@ async def get_features(
 @router.post(
     "/features",
     status_code=201,
-    responses={201: {"model": FeatureRead}, **openapi.problems(e409="The feature exists already")},
-    openapi_extra=body_doc(FeatureCreate),
+    responses={
+        201: {"model": FeatureRead},
+        **accepted(),
+        **openapi.problems(e409="The feature exists already"),
+    },
+    openapi_extra={**body_doc(FeatureCreate), **openapi.headers(*GOVERNED_PARAMETERS)},
 )
 async def create_feature(request: Request, who: Principal = Depends(principal)) -> Response:
-    """Add a new feature toggle (admins). 409 if the key exists."""
+    """Add a new feature toggle (admins). 409 if the key exists. Where the policy requires approvals,
+    or with `applyAt`, the answer is 202 and a change request (`Location`), applied once approved or
+    due, on the feature toggles' version it was asked against."""
     await authorize(request, who, "features.create")
     new = await parse_body(request, FeatureCreate)
     service = _service(request)
-    doc = await run_in_threadpool(
-        service.create,
-        principal=who,
-        key=new.key,
-        enabled=new.enabled,
-        region_overridable=new.regionOverridable,
-        description=new.description,
-        request_id=request_id_of(request),
+    spec = {
+        "enabled": new.enabled,
+        "regionOverridable": new.regionOverridable,
+        "description": new.description,
+    }
+    written = await write_unless_governed(
+        request,
+        who,
+        Proposal("features.create", KIND, {"key": new.key, **spec}),
+        lambda: service.create(
+            principal=who,
+            key=new.key,
+            enabled=new.enabled,
+            region_overridable=new.regionOverridable,
+            description=new.description,
+            request_id=request_id_of(request),
+        ),
     )
+    if isinstance(written, Response):
+        return written
+    doc = written
     view, _ = service.detail(new.key, region=None, all_overrides=True)
     return versioned_json(view, doc.version, status=201)
 

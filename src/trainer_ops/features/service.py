@@ -115,14 +115,18 @@ class FeaturesService:
         description: str,
         request_id: str,
     ) -> VersionedDocument:
-        def apply(document: dict[str, Any]) -> Change:
-            if key in document["features"]:
-                raise Conflict("features.exists", f"feature {key!r} already exists; PATCH it instead")
-            spec = {"enabled": enabled, "regionOverridable": region_overridable, "description": description}
-            document["features"][key] = spec
-            return Change(document, f"feature:{key}", None, spec)
+        spec = {"enabled": enabled, "regionOverridable": region_overridable, "description": description}
+        return self._change(
+            principal, lambda document: self.creation_of(document, key, spec), None, request_id
+        )
 
-        return self._change(principal, apply, None, request_id)
+    @staticmethod
+    def creation_of(document: dict[str, Any], key: str, spec: dict[str, Any]) -> Change:
+        """The pure rule of a creation: the route's write and a change request replay it (ADR 0026)."""
+        if key in document["features"]:
+            raise Conflict("features.exists", f"feature {key!r} already exists; PATCH it instead")
+        document["features"][key] = spec
+        return Change(document, f"feature:{key}", None, spec)
 
     def history(self, *, cursor: int | None, limit: int) -> HistoryPage:
         with self._db.read() as session:

@@ -42,10 +42,12 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Submitted:
-    """A stored change request (its public view) and, when it was applied at once, the new version."""
+    """A stored change request (its public view) and, when it was applied at once, the new version (a
+    document write) or the operation's own answer (a reload, a release)."""
 
     view: dict[str, Any]
     document: VersionedDocument | None = None
+    result: dict[str, Any] | None = None
 
 
 class Governor(Protocol):
@@ -65,11 +67,12 @@ class Governor(Protocol):
 
 @dataclass(frozen=True)
 class Governed:
-    """What the gate decided: a 202 to send as it is, or the version a bypass wrote (the route renders
-    it as it renders its own write)."""
+    """What the gate decided: a 202 to send as it is, or what a bypass did: the version it wrote, or the
+    operation's answer (the route renders either as it renders its own write)."""
 
     response: Response | None = None
     document: VersionedDocument | None = None
+    result: dict[str, Any] | None = None
 
 
 async def govern(request: Request, who: Principal, proposal: Proposal) -> Governed | None:
@@ -106,6 +109,8 @@ async def govern(request: Request, who: Principal, proposal: Proposal) -> Govern
     )
     if submitted.document is not None:
         return Governed(document=submitted.document)
+    if submitted.result is not None:
+        return Governed(result=submitted.result)
     location = f"{CHANGE_REQUESTS}/{submitted.view['id']}"
     return Governed(response=json_response(submitted.view, status=202, headers={"Location": location}))
 
@@ -121,6 +126,19 @@ async def write_unless_governed(
     if gated is not None and gated.document is not None:
         return gated.document
     return await run_in_threadpool(write)
+
+
+async def run_unless_governed(
+    request: Request, who: Principal, proposal: Proposal, run: Callable[[], dict[str, Any]]
+) -> Response | dict[str, Any]:
+    """The gate for an operation that is not a document (a reload, a release): the 202 of a change
+    request as it is, the answer of a bypass, or `run()` off the event loop when nothing governs it."""
+    gated = await govern(request, who, proposal)
+    if gated is not None and gated.response is not None:
+        return gated.response
+    if gated is not None and gated.result is not None:
+        return gated.result
+    return await run_in_threadpool(run)
 
 
 def refuse_if_governed(request: Request, who: Principal, operation: str) -> None:

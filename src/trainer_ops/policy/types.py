@@ -28,8 +28,19 @@ ENGINE_ALIASES = {"mission": "missions"}
 
 
 REVIEW = "change_requests.review"
-# The operations whose writes a change request can hold (app._governed_writes, ADR 0026).
-GOVERNED = ("model_config.update", "limits.update", "features.update", "policy.update", "places.update")
+# The operations whose writes a change request can hold (app._governed_writes and the fleet operations
+# of governed.fleet_actions, ADR 0026).
+GOVERNED = (
+    "model_config.update",
+    "limits.update",
+    "features.create",
+    "features.update",
+    "policy.update",
+    "places.update",
+    "hot_reload",
+    "release.create",
+    "release.rollback",
+)
 BYPASS = "change_requests.bypass"
 # A write the rule allows waits as a change request for these approvals (ADR 0026). `approvers` are
 # roles; a non-admin approver must hold the author's place.

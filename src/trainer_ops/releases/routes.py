@@ -11,6 +11,7 @@ from trainer_ops.access.types import Principal
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
+from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, run_unless_governed
 from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import json_response
 from trainer_ops.releases.service import NewRelease, ReleaseService
@@ -57,39 +58,51 @@ async def list_releases(request: Request, who: Principal = Depends(principal)) -
     status_code=201,
     responses={
         201: {"model": ReleaseRead},
+        **accepted(),
         **openapi.problems(e409="The version is not greater than the latest release"),
     },
-    openapi_extra=body_doc(ReleaseCreate),
+    openapi_extra={**body_doc(ReleaseCreate), **openapi.headers(*GOVERNED_PARAMETERS)},
 )
 async def create_release(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 4.2: record a release (semver, strictly greater than the latest, else 409) with a snapshot of
     the included engines' active rulesets and the config versions in force. `date` is set by the server.
-    Releases are immutable."""
+    Releases are immutable. Where the policy requires approvals, or with `applyAt`, the answer is 202 and
+    a change request (`Location`), created once approved or due if no release was created meanwhile."""
     await authorize(request, who, "release.create")
     body = await parse_body(request, ReleaseCreate)
-    release = await run_in_threadpool(
-        _service(request).create,
-        principal=who,
-        new=NewRelease(body.version, body.notes, body.includedEngines),
-        request_id=request_id_of(request),
+    service = _service(request)
+    new = NewRelease(body.version, body.notes, body.includedEngines)
+    release = await run_unless_governed(
+        request,
+        who,
+        Proposal("release.create", "releases", body.model_dump()),
+        lambda: service.create(principal=who, new=new, request_id=request_id_of(request)),
     )
-    return json_response(release, status=201)
+    return release if isinstance(release, Response) else json_response(release, status=201)
 
 
 @router.post(
     "/releases/rollback",
-    responses=openapi.problems(e404="No such release", e409="An engine refused; nothing changed"),
-    openapi_extra=body_doc(ReleaseRollback),
+    responses={
+        **accepted(),
+        **openapi.problems(e404="No such release", e409="An engine refused; nothing changed"),
+    },
+    openapi_extra={**body_doc(ReleaseRollback), **openapi.headers(*GOVERNED_PARAMETERS)},
 )
 async def rollback_release(request: Request, who: Principal = Depends(principal)) -> Response:
     """Spec 4.3: put the target release's engines (through hot reload) and config back, all or nothing.
-    404 for an unknown version; 409 (nothing changed) if an engine refuses."""
+    404 for an unknown version; 409 (nothing changed) if an engine refuses. Where the policy requires
+    approvals, or with `applyAt`, the answer is 202 and a change request (`Location`), run once approved
+    or due if no release was created or rolled back meanwhile."""
     await authorize(request, who, "release.rollback")
     body = await parse_body(request, ReleaseRollback)
-    result = await run_in_threadpool(
-        _service(request).rollback,
-        principal=who,
-        target_version=body.targetVersion,
-        request_id=request_id_of(request),
+    service = _service(request)
+    result = await run_unless_governed(
+        request,
+        who,
+        Proposal("release.rollback", "releases", body.model_dump()),
+        lambda: service.rollback(
+            principal=who, target_version=body.targetVersion, request_id=request_id_of(request)
+        ),
     )
-    return json_response(result)
+    return result if isinstance(result, Response) else json_response(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trainer_ops.releases.models import ReleaseEventRow, ReleaseRow
@@ -27,6 +27,11 @@ class ReleaseStore:
         return session.execute(
             select(ReleaseEventRow.version).order_by(ReleaseEventRow.id.desc()).limit(1)
         ).scalar_one_or_none()
+
+    def newest_event_id(self, session: Session) -> int:
+        """The id of the newest publish or rollback (0: none): where the release history stands."""
+        found = session.execute(select(func.max(ReleaseEventRow.id))).scalar_one_or_none()
+        return int(found or 0)
 
     def events(self, session: Session) -> list[ReleaseEventRow]:
         return list(session.execute(select(ReleaseEventRow).order_by(ReleaseEventRow.id)).scalars())

@@ -21,6 +21,7 @@ from trainer_ops.console.web import SignedIn, checked_form, field, page_router, 
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import Forbidden, TrainerOpsError
 from trainer_ops.http.context import edge_of
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize, known_scope
 
 log = logging.getLogger("trainer_ops.console")
@@ -99,6 +100,7 @@ async def reload(request: Request) -> Response:
         # itself refused stays the error page, above).
         outside = "engines.reload.scope_outside" if isinstance(exc, Forbidden) else None
         return _answer(request, me, [started, _refused(me.console, exc, outside)])
+    refuse_if_governed(request, me.who, "hot_reload")
     if STREAM_TYPE in request.headers.get("accept", ""):
         return StreamingResponse(
             _stream(request, me, started, scope),

@@ -21,7 +21,7 @@ from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import KIND, checked_region, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import Proposal
+from trainer_ops.http.governance import Proposal, refuse_if_governed
 from trainer_ops.http.guard import authorize, known_region, scoped_region
 
 router = page_router()
@@ -166,6 +166,7 @@ async def create(request: Request) -> Response:
     """Create a flag (admins): the API's checks, each failure shown at its field."""
     me = await signed_in(request)
     await authorize(request, me.who, "features.create")
+    refuse_if_governed(request, me.who, "features.create")
     form = await checked_form(request, me)
     values = {
         "key": field(form, "key").strip(),

@@ -15,6 +15,7 @@ from trainer_ops.console.views.engines import allows
 from trainer_ops.console.web import SignedIn, checked_form, page_router, redirect, render, signed_in
 from trainer_ops.console.web import field as form_field
 from trainer_ops.errors import Conflict, Invalid, NotFound
+from trainer_ops.http.governance import refuse_if_governed
 from trainer_ops.http.guard import authorize
 from trainer_ops.releases.service import CONFIG_KINDS, NewRelease
 
@@ -64,6 +65,7 @@ async def create_release(request: Request) -> Response:
     me = await signed_in(request)
     form = await checked_form(request, me)
     await authorize(request, me.who, "release.create")
+    refuse_if_governed(request, me.who, "release.create")
     draft = Draft(
         version=form_field(form, "version").strip(),
         notes=form_field(form, "notes")[:5000],
@@ -147,6 +149,7 @@ async def roll_back(request: Request, version: str) -> Response:
     me = await signed_in(request)
     form = await checked_form(request, me)
     await authorize(request, me.who, "release.rollback")
+    refuse_if_governed(request, me.who, "release.rollback")
     if form_field(form, "confirm").strip() != version:
         # The page's script only enables the button once the version is typed; the server checks too.
         return await _detail(request, me, version, status=422, confirm_error="releases.rollback.mistyped")
