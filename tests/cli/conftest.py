@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, LiveServer
 from typer.testing import CliRunner, Result
 
+from conftest import ADMIN_TOKEN, LiveServer
 from trainer_ops.cli.main import app
 from trainer_ops.config import Settings
 

@@ -46,8 +46,14 @@ def local_ops() -> Iterator[Ops]:
 
 
 def fail_local(error: TrainerOpsError) -> typer.Exit:
-    """A refusal of the local store, printed as a refused API call is: the message, then the fields."""
+    """A refusal of the local store, printed as a refused API call is: the message, then the fields.
+    Keys that are not the store's are no refusal of the command: the root group ends it (exit 2)."""
     from rich.markup import escape
+
+    from trainer_ops.audit.keys.types import KeysRefused
+
+    if isinstance(error, KeysRefused):
+        raise error
 
     err.print(f"[red]error:[/red] {escape(error.message)}")
     for item in error.errors or []:

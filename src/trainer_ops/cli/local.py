@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from trainer_ops.access.types import Role
+from trainer_ops.cli.governed import fail_local
 
 if TYPE_CHECKING:
     from trainer_ops.errors import TrainerOpsError
@@ -23,8 +24,7 @@ err = Console(stderr=True)
 
 def _fail(error: TrainerOpsError) -> None:
     """A refusal exits 1, as a refused remote command does (ADR 0028)."""
-    err.print(f"[red]error:[/red] {error.message}")
-    raise typer.Exit(1)
+    raise fail_local(error)
 
 
 def _cli_actor() -> Any:

@@ -32,11 +32,16 @@ COMMANDS = (
     Lazy("releases", f"{R}.releases:releases_app", "List, create, compare and roll back releases.", REMOTE),
     Lazy("health", f"{R}.status:health", "Status, latency, uptime and each engine's state.", REMOTE),
     Lazy("diagnostics", f"{R}.status:diagnostics", "CPU, memory, error rate and slow endpoints.", REMOTE),
-    Lazy("context", f"{R}.context:context_app", "Named servers and their tokens (like kubectl's).", REMOTE),
+    Lazy(
+        "context",
+        f"{R}.context:context_app",
+        "Named servers and their tokens, kept in ~/.config/trainer-ops/config (mode 0600).",
+        REMOTE,
+    ),
     Lazy(
         "audit",
         "trainer_ops.cli.main:audit_group",
-        "The audit log: query and prove entries (remote); verify and export it (local).",
+        "The audit log: query it through the API; verify, checkpoint and export the local store's.",
         REMOTE,
     ),
     Lazy("policy", "trainer_ops.cli.policy:policy_app", "Show and replace the scope policy.", GOVERNED),
@@ -52,8 +57,18 @@ COMMANDS = (
         "List, show, approve, reject and cancel change requests.",
         GOVERNED,
     ),
-    Lazy("serve", "trainer_ops.cli.local:serve_app", "Migrate the store, then serve the API.", LOCAL),
-    Lazy("init", "trainer_ops.cli.local:init_app", "Create or migrate the store and the admin token.", LOCAL),
+    Lazy(
+        "serve",
+        "trainer_ops.cli.local:serve_app",
+        "Migrate the store, then serve the API (127.0.0.1:8080 by default).",
+        LOCAL,
+    ),
+    Lazy(
+        "init",
+        "trainer_ops.cli.local:init_app",
+        "Create or migrate the store and the admin token, without serving.",
+        LOCAL,
+    ),
     Lazy("db", "trainer_ops.cli.local:db_app", "Manage the store's schema.", LOCAL),
     Lazy("token", "trainer_ops.cli.local:token_app", "Create, list and revoke API tokens.", LOCAL),
     Lazy(
@@ -117,8 +132,7 @@ def root(
 
 
 audit_group = typer.Typer(
-    help="The audit log: query and prove entries through the API; verify, checkpoint and export the "
-    "local store's log (those need its keys).",
+    help="The audit log: query it through the API; verify, checkpoint and export the local store's.",
     no_args_is_help=True,
     cls=lazy_group(
         Lazy("query", f"{R}.audit:query", "Audit entries, newest first, filtered (remote).", REMOTE),
@@ -130,12 +144,14 @@ audit_group = typer.Typer(
 
 @audit_group.callback()
 def audit_root() -> None:
-    """The audit log: query and prove entries through the API; verify, checkpoint and export the local
-    store's log (those need its keys)."""
+    """The audit log: query it through the API; verify, checkpoint and export the local store's.
+
+    `query` and `proof` are remote (a token with audit.read); `verify`, `checkpoint` and `export` work on
+    the local store and need its keys."""
 
 
 def main() -> None:
-    app()
+    app(prog_name="trainer-ops")
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def _replace_locally(document: Any, if_match: int | None) -> tuple[Any, int]:
 
 
 @policy_app.command("schema")
-def policy_schema(ctx: typer.Context, output: OutputOption = Format.json) -> None:
+def policy_schema(
+    ctx: typer.Context, output: OutputOption = Format.json, as_json: JsonOption = False
+) -> None:
     """The policy's JSON Schema: the operations, roles, views and engine types it may name (remote)."""
     with api(ctx) as client:
         body = client.get("/operator/ops/policy/schema").json()
-    _print_document(body, output)
+    _print_document(body, chosen(output, as_json))

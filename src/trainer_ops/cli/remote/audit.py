@@ -35,8 +35,10 @@ def query(
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Audit entries, newest first, filtered as GET /operator/ops/audit filters them; one page at a time
-    (the next page's --cursor is printed under the table, and is `nextCursor` in --json)."""
+    """Audit entries, newest first, filtered (remote).
+
+    Filtered as GET /operator/ops/audit filters them, one page at a time: the next page's --cursor is
+    printed under the table, and is `nextCursor` in --json."""
     with api(ctx) as client:
         page = client.get(
             AUDIT, userId=user, action=action, limit=limit, cursor=cursor, **{"from": since, "to": until}
@@ -73,7 +75,9 @@ def proof(
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """An RFC 9162 inclusion proof that entry SEQ is in the latest signed checkpoint."""
+    """An inclusion proof of one entry (remote).
+
+    RFC 9162: entry SEQ is in the latest signed checkpoint."""
     with api(ctx) as client:
         body = client.get(f"{AUDIT}/proof", seq=seq).json()
     emit(body, chosen(output, as_json), pairs)

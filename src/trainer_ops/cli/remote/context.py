@@ -57,6 +57,8 @@ def set_context(
         typer.Option(help="the API token; `-` reads it from stdin (kept out of the shell's history)"),
     ] = None,
     use: Annotated[bool, typer.Option("--use", help="also make it the current context")] = False,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
 ) -> None:
     """Add or replace a context. Without --token the context has none: TRAINER_OPS_TOKEN is used."""
     if not server.startswith(("http://", "https://")):
@@ -68,12 +70,11 @@ def set_context(
     if use or stored.current is None:
         stored.current = name
     save(path, stored)
-    current = " (current)" if stored.current == name else ""
-    out.print(f"context {name}{current}: {server} in {path}")
+    _done(stored, name, chosen(output, as_json), f"context {name} saved in {path}")
 
 
 @context_app.command("use")
-def use_context(name: NameArgument) -> None:
+def use_context(name: NameArgument, output: OutputOption = Format.table, as_json: JsonOption = False) -> None:
     """Make NAME the context the remote commands use."""
     path, stored = _load()
     if name not in stored.contexts:
@@ -81,19 +82,34 @@ def use_context(name: NameArgument) -> None:
         raise fail(f"no context {name!r} (known: {known})", EXIT_USAGE)
     stored.current = name
     save(path, stored)
-    out.print(f"now using context {name}")
+    _done(stored, name, chosen(output, as_json), f"now using context {name}")
 
 
 @context_app.command("delete")
-def delete_context(name: NameArgument) -> None:
+def delete_context(
+    name: NameArgument, output: OutputOption = Format.table, as_json: JsonOption = False
+) -> None:
     """Forget a context and its token."""
     path, stored = _load()
-    if stored.contexts.pop(name, None) is None:
+    gone = stored.contexts.pop(name, None)
+    if gone is None:
         raise fail(f"no context {name!r}", EXIT_USAGE)
     if stored.current == name:
         stored.current = None
     save(path, stored)
-    out.print(f"context {name} deleted")
+    body = {"name": name, "server": gone.server, "token": masked(gone.token), "current": False}
+    emit(body, chosen(output, as_json), lambda _: out.print(f"context {name} deleted"))
+
+
+def _done(stored: Contexts, name: str, output: Format, message: str) -> None:
+    context = stored.contexts[name]
+    body = {
+        "name": name,
+        "server": context.server,
+        "token": masked(context.token),
+        "current": stored.current == name,
+    }
+    emit(body, output, lambda _: out.print(message + (" (current)" if body["current"] else "")))
 
 
 @context_app.command("list")

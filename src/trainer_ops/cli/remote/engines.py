@@ -143,11 +143,13 @@ def upload(
 
 
 @rulesets_app.command("schema")
-def schema(ctx: typer.Context, engine: TypeArgument, output: OutputOption = Format.json) -> None:
-    """The JSON Schema a ruleset of this engine type must match (printed as JSON)."""
+def schema(
+    ctx: typer.Context, engine: TypeArgument, output: OutputOption = Format.json, as_json: JsonOption = False
+) -> None:
+    """The JSON Schema a ruleset of this engine type must match (printed as JSON, or -o yaml)."""
     with api(ctx) as client:
         body = client.get(f"{ENGINES}/{engine}/schema").json()
-    emit(body, Format.yaml if output is Format.yaml else Format.json, lambda _: None)
+    emit(body, Format.yaml if chosen(output, as_json) is Format.yaml else Format.json, lambda _: None)
 
 
 @rulesets_app.command("validate")
@@ -210,8 +212,10 @@ def reload(
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Hot-reload: make TARGET_ID the active ruleset of every instance of the engine (with --scope, for
-    that place only). All instances ACK, or all are put back and the command exits 1 naming who failed."""
+    """Hot-reload an engine onto a stored ruleset.
+
+    TARGET_ID becomes the active ruleset of every instance of the engine (with --scope, for that place
+    only). All instances ACK, or all are put back and the command exits 1 naming who failed."""
     body: dict[str, Any] = {"type": engine, "targetId": target_id}
     if scope is not None:
         body["scope"] = scope

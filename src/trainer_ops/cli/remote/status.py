@@ -21,8 +21,10 @@ from trainer_ops.cli.remote.output import (
 
 
 def health(ctx: typer.Context, output: OutputOption = Format.table, as_json: JsonOption = False) -> None:
-    """Status (ok, degraded, down), latency, uptime and each engine's state, as far as your role sees.
-    Exit 1 when the status is down."""
+    """Status, latency, uptime and each engine's state.
+
+    As far as your role sees: status ok, degraded or down (exit 1 when down); median latency; uptime;
+    each engine's state."""
     with api(ctx) as client:
         body = client.get("/operator/ops/health").json()
     emit(body, chosen(output, as_json), _show_health)
@@ -38,7 +40,10 @@ def _show_health(body: dict[str, Any]) -> None:
 
 
 def diagnostics(ctx: typer.Context, output: OutputOption = Format.table, as_json: JsonOption = False) -> None:
-    """CPU and memory (fractions), the 5xx rate, timeouts and the slow endpoints of the last 5 minutes."""
+    """CPU, memory, error rate and slow endpoints.
+
+    CPU and memory as fractions of the machine, the 5xx rate, upstream timeouts and the endpoints slower
+    than the threshold, over the last 5 minutes."""
     with api(ctx) as client:
         body = client.get("/operator/ops/diagnostics").json()
     emit(body, chosen(output, as_json), _show_diagnostics)
