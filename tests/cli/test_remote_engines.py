@@ -45,7 +45,7 @@ def test_rulesets_upload_list_show_and_reload_then_a_refused_reload(cli: Cli, tm
     file = tmp_path / "r.json"
     file.write_text(json.dumps(difficulty("v2")))
 
-    uploaded = cli("rulesets", "upload", "difficulty", "ruleset_v2", str(file))
+    uploaded = cli("rulesets", "upload", "difficulty", "ruleset_v2", "-", input=file.read_text())
     again = cli.json("rulesets", "upload", "difficulty", "ruleset_v2", str(file))
     listed = cli("rulesets", "list", "difficulty")
     shown = cli.json("rulesets", "show", "difficulty", "ruleset_v2")

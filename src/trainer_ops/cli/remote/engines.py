@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,7 +125,7 @@ def upload(
     ctx: typer.Context,
     engine: TypeArgument,
     target_id: TargetArgument,
-    file: Annotated[Path, typer.Argument(help="the ruleset, a JSON file")],
+    file: Annotated[Path, typer.Argument(help="the ruleset, a JSON file (- reads stdin)")],
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
@@ -156,7 +157,7 @@ def schema(
 def validate(
     ctx: typer.Context,
     engine: TypeArgument,
-    file: Annotated[Path, typer.Argument(help="the ruleset, a JSON file")],
+    file: Annotated[Path, typer.Argument(help="the ruleset, a JSON file (- reads stdin)")],
     as_json: JsonOption = False,
 ) -> None:
     """Check FILE against the engine type's schema from the server, before an upload. Exit 0 when it
@@ -198,6 +199,9 @@ def _schema_errors(schema: dict[str, Any], ruleset: Any) -> list[dict[str, str]]
 
 
 def _read(file: Path) -> bytes:
+    """FILE's bytes; `-` reads stdin."""
+    if str(file) == "-":
+        return sys.stdin.buffer.read()
     try:
         return file.read_bytes()
     except OSError as exc:
