@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
 
-from .conftest import Cli
+from .conftest import Cli, serve, settings_for
 
 MODEL_CONFIG = "/operator/ops/model-config"
 
@@ -153,3 +156,13 @@ def test_features_refusals_and_usage(cli: Cli) -> None:
     assert twice.exit_code == 1
     assert "409" in twice.stderr
     assert maybe.exit_code == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_smoke_on_postgresql(database_url: str, tmp_path: Path) -> None:
+    """The CLI is a client and the store does not matter to it; one pass on PostgreSQL all the same."""
+    for pg in serve(settings_for(tmp_path, database_url), tmp_path):
+        assert pg("config", "set", "temperature=0.2").exit_code == 0
+        assert pg.json("config", "get") == pg.api("GET", MODEL_CONFIG).json()
+        assert pg.json("features", "set", "quiz_auto_generate", "on")["enabled"] is True
+        assert pg("health").exit_code == 0

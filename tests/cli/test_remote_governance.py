@@ -43,6 +43,9 @@ def test_policy_show_and_set_go_to_the_server_as_the_tokens_user(cli: Cli, tmp_p
     ]
     assert entry["userId"] != "cli"  # the token's user, not the local CLI's
     assert cli.json("policy", "schema") == cli.api("GET", f"{POLICY}/schema").json()
+    history = cli.json("policy", "history")
+    assert history == cli.api("GET", f"{POLICY}/history", params={"limit": 20}).json()
+    assert "limits.read" in cli("policy", "history").stdout
 
 
 def test_places_remote_and_local_are_two_stores(cli: Cli, tmp_path: Path, monkeypatch: object) -> None:
@@ -69,6 +72,7 @@ def test_places_remote_and_local_are_two_stores(cli: Cli, tmp_path: Path, monkey
     assert "places version 1" in local.stderr
     assert refused.exit_code == 1
     assert "regions.0.code" in refused.stderr
+    assert cli.json("places", "history")["items"][0]["version"] == 2
 
 
 def _second_admin(cli: Cli) -> str:

@@ -11,11 +11,13 @@ import typer
 
 from trainer_ops.cli.governed import LocalOption, local_ops, request_id, target_or_local
 from trainer_ops.cli.remote import governance
+from trainer_ops.cli.remote.documents import CursorOption, LimitOption, history_table
 from trainer_ops.cli.remote.output import (
     EXIT_USAGE,
     Format,
     JsonOption,
     OutputOption,
+    api,
     chosen,
     emit,
     fail,
@@ -96,3 +98,17 @@ def _replace_locally(raw: bytes, if_match: int | None) -> tuple[Any, int]:
             request_id=request_id(),
         )
     return doc.document, doc.version
+
+
+@places_app.command("history")
+def places_history(
+    ctx: typer.Context,
+    limit: LimitOption = 20,
+    cursor: CursorOption = None,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Every version of the catalogue, newest first: who changed what (remote)."""
+    with api(ctx) as client:
+        page = client.get("/operator/ops/places/history", limit=limit, cursor=cursor).json()
+    emit(page, chosen(output, as_json), history_table)

@@ -11,6 +11,7 @@ import typer
 
 from trainer_ops.cli.governed import LocalOption, local_ops, request_id, target_or_local
 from trainer_ops.cli.remote import governance
+from trainer_ops.cli.remote.documents import CursorOption, LimitOption, history_table
 from trainer_ops.cli.remote.output import (
     EXIT_USAGE,
     Format,
@@ -110,3 +111,17 @@ def policy_schema(
     with api(ctx) as client:
         body = client.get("/operator/ops/policy/schema").json()
     _print_document(body, chosen(output, as_json))
+
+
+@policy_app.command("history")
+def policy_history(
+    ctx: typer.Context,
+    limit: LimitOption = 20,
+    cursor: CursorOption = None,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Every version of the policy, newest first: who changed what (remote)."""
+    with api(ctx) as client:
+        page = client.get("/operator/ops/policy/history", limit=limit, cursor=cursor).json()
+    emit(page, chosen(output, as_json), history_table)
