@@ -34,6 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(f"{len(twins)} test ids are collected twice, e.g. {twins[0]}")
 
 
+@pytest.fixture(autouse=True)
+def no_cli_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test picks up the developer's CLI contexts or server variables: with one, the governance
+    commands would go to that server instead of the test's store (ADR 0028)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    for name in ("TRAINER_OPS_SERVER", "TRAINER_OPS_TOKEN", "TRAINER_OPS_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def pg_available() -> bool:
     try:

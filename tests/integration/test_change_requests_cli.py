@@ -58,7 +58,7 @@ def test_the_cli_lists_shows_rejects_and_approves_as_the_cli_user(home: Path, da
     assert f"{dropped}  rejected" in rejected.stdout
     assert approved.exit_code == 0, approved.output
     assert f"{kept}  applied" in approved.stdout
-    assert again.exit_code == 2
+    assert again.exit_code == 1  # refused, as a refused remote command (ADR 0028)
     assert "is applied" in again.stderr
     with app_client(settings) as client:
         assert client.get(MODEL_CONFIG).json()["temperature"] == 0.2

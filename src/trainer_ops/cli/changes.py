@@ -1,119 +1,199 @@
-"""`trainer-ops change-requests list | show ID | approve ID | reject ID --comment`: on the local store,
-through the same service and rules as the API, acting as the CLI's admin user `cli`."""
+"""`trainer-ops change-requests list | show | approve | reject | cancel`: through the API when a server is
+configured (as the token's user), else on the local store through the same service and rules as the
+API, acting as the CLI's admin user `cli` (ADR 0028)."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from trainer_ops.app import Ops, build_ops
-from trainer_ops.cli.policy import CLI_PRINCIPAL
-from trainer_ops.config import Settings
-from trainer_ops.errors import TrainerOpsError
+from trainer_ops.cli.governed import LocalOption, local_ops, request_id, target_or_local
+from trainer_ops.cli.remote import governance
+from trainer_ops.cli.remote.output import (
+    Format,
+    JsonOption,
+    OutputOption,
+    chosen,
+    emit,
+    out,
+    table_of,
+    when,
+)
 
-changes_app = typer.Typer(help="List, show, approve and reject change requests.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-JSON_OPTION = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+if TYPE_CHECKING:
+    from trainer_ops.app import Ops
 
-
-@contextmanager
-def _local() -> Iterator[Ops]:
-    """The local store's services; a refusal exits 2 with its message (as `policy set` does)."""
-    ops = build_ops(Settings())
-    ops.change_requests.rounds_here = False  # not in the fleet: a server runs approved reloads
-    try:
-        ops.prepare()
-        yield ops
-    except TrainerOpsError as error:
-        err.print(f"[red]error:[/red] {error.message}")
-        raise typer.Exit(2) from None
-    finally:
-        ops.close()
+changes_app = typer.Typer(
+    help="List, show, approve, reject and cancel change requests.", no_args_is_help=True
+)
+IdArgument = Annotated[str, typer.Argument(help="the id (cr_...)")]
 
 
-def _request_id() -> str:
-    return f"cli-{uuid.uuid4().hex[:12]}"
+def _rows(items: list[dict[str, Any]]) -> None:
+    table_of(
+        ["id", "state", "operation", "author", "approvals", "applyAt"],
+        [
+            [
+                item["id"],
+                item["state"],
+                item["operation"],
+                item["author"]["userId"],
+                f"{item['approvals']['given']}/{item['approvals']['required']}",
+                when(item["applyAt"]) if item.get("applyAt") else "-",
+            ]
+            for item in items
+        ],
+    )
 
 
-def _print(view: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(view, indent=2, sort_keys=True))
-    else:
-        out.print(f"{view['id']}  {view['state']}  {view['operation']}")
+def _line(view: dict[str, Any]) -> None:
+    out.print(f"{view['id']}  {view['state']}  {view['operation']}")
 
 
 @changes_app.command("list")
 def list_requests(
+    ctx: typer.Context,
     state: Annotated[str | None, typer.Option(help="only requests in this state")] = None,
-    as_json: JSON_OPTION = False,
+    limit: Annotated[int, typer.Option(help="at most this many, newest first (1 to 500)")] = 100,
+    local: LocalOption = False,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
 ) -> None:
     """Change requests, newest first."""
-    with _local() as ops:
-        items = ops.change_requests.list(state=state, limit=500)
-    if as_json:
-        print(json.dumps(items, indent=2, sort_keys=True))
-        return
-    table = Table("id", "state", "operation", "author", "approvals", "applyAt")
-    for item in items:
-        approvals = f"{item['approvals']['given']}/{item['approvals']['required']}"
-        table.add_row(
-            item["id"],
-            item["state"],
-            item["operation"],
-            item["author"]["userId"],
-            approvals,
-            str(item["applyAt"] or ""),
-        )
-    out.print(table)
+    target = target_or_local(ctx, local)
+    if target is not None:
+        items = governance.change_requests(ctx, target, state=state, limit=limit)
+    else:
+        with local_ops() as ops:
+            items = ops.change_requests.list(state=state, limit=limit)
+    emit(items, chosen(output, as_json), _rows)
 
 
 @changes_app.command("show")
-def show(request_id: Annotated[str, typer.Argument(help="the id (cr_...)")]) -> None:
-    """One change request with its diff against the current version, as JSON."""
-    with _local() as ops:
-        view = ops.change_requests.show(request_id)
-    print(json.dumps(view, indent=2, sort_keys=True))
+def show(
+    ctx: typer.Context,
+    change_request: IdArgument,
+    local: LocalOption = False,
+    output: OutputOption = Format.json,
+    as_json: JsonOption = False,
+) -> None:
+    """One change request with its diff against the current version (JSON unless -o table)."""
+    target = target_or_local(ctx, local)
+    if target is not None:
+        view = governance.change_request(ctx, target, change_request)
+    else:
+        with local_ops() as ops:
+            view = ops.change_requests.show(change_request)
+    emit(view, chosen(output, as_json), _detail)
 
 
-def _act(action: Callable[[Ops], dict[str, Any]], as_json: bool) -> None:
-    with _local() as ops:
-        view = action(ops)
-    _print(view, as_json)
+def _detail(view: dict[str, Any]) -> None:
+    _rows([view])
+    diff = view.get("diff") or {}
+    if diff.get("error"):
+        out.print(f"would fail now: {diff['error']}")
+    before, after = diff.get("before") or {}, diff.get("after") or {}
+    if isinstance(after, dict) and after:
+        table_of(
+            ["field", "now", "after"],
+            [
+                [key, before.get(key) if isinstance(before, dict) else None, value]
+                for key, value in after.items()
+            ],
+        )
+
+
+def _review(
+    ctx: typer.Context,
+    verb: str,
+    change_request: str,
+    comment: str | None,
+    local: bool,
+    fmt: Format,
+    act: Callable[[Ops], dict[str, Any]],
+) -> None:
+    target = target_or_local(ctx, local)
+    if target is not None:
+        view = governance.review(ctx, target, change_request, verb, comment)
+    else:
+        with local_ops() as ops:
+            view = act(ops)
+    emit(view, fmt, _line)
+
+
+def _principal() -> Any:
+    from trainer_ops.cli.policy import cli_principal
+
+    return cli_principal()
 
 
 @changes_app.command("approve")
 def approve(
-    request_id: Annotated[str, typer.Argument(help="the id (cr_...)")],
+    ctx: typer.Context,
+    change_request: IdArgument,
     comment: Annotated[str | None, typer.Option(help="an optional comment")] = None,
-    as_json: JSON_OPTION = False,
+    local: LocalOption = False,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
 ) -> None:
-    """Approve as the user `cli` (an admin); applied once it has its approvals (and is due)."""
-    _act(
+    """Approve (remotely as the token's user, locally as `cli`, an admin); applied once it has its
+    approvals (and is due)."""
+    _review(
+        ctx,
+        "approve",
+        change_request,
+        comment,
+        local,
+        chosen(output, as_json),
         lambda ops: ops.change_requests.approve(
-            who=CLI_PRINCIPAL, request_id=request_id, comment=comment, req=_request_id()
+            who=_principal(), request_id=change_request, comment=comment, req=request_id()
         ),
-        as_json,
     )
 
 
 @changes_app.command("reject")
 def reject(
-    request_id: Annotated[str, typer.Argument(help="the id (cr_...)")],
+    ctx: typer.Context,
+    change_request: IdArgument,
     comment: Annotated[str, typer.Option(help="why (required)")],
-    as_json: JSON_OPTION = False,
+    local: LocalOption = False,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
 ) -> None:
-    """Reject as the user `cli`, saying why."""
-    _act(
+    """Reject, saying why."""
+    _review(
+        ctx,
+        "reject",
+        change_request,
+        comment,
+        local,
+        chosen(output, as_json),
         lambda ops: ops.change_requests.reject(
-            who=CLI_PRINCIPAL, request_id=request_id, comment=comment, req=_request_id()
+            who=_principal(), request_id=change_request, comment=comment, req=request_id()
         ),
-        as_json,
+    )
+
+
+@changes_app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    change_request: IdArgument,
+    comment: Annotated[str | None, typer.Option(help="an optional comment")] = None,
+    local: LocalOption = False,
+    output: OutputOption = Format.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw a change request; only its author may."""
+    _review(
+        ctx,
+        "cancel",
+        change_request,
+        comment,
+        local,
+        chosen(output, as_json),
+        lambda ops: ops.change_requests.cancel(
+            who=_principal(), request_id=change_request, comment=comment, req=request_id()
+        ),
     )

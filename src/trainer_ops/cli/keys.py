@@ -1,22 +1,20 @@
-"""`trainer-ops keys ...`: the fingerprints of the keys every replica shares; and the root command group
-that ends any command refused for its keys with a message instead of a traceback."""
+"""`trainer-ops keys ...`: the fingerprints of the keys every replica shares."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
 
 from trainer_ops.audit.keys.service import KeyCheck, KeyReport, RetiredKey
 from trainer_ops.audit.keys.sources import load_keys
-from trainer_ops.audit.keys.types import KeysRefused, short
+from trainer_ops.audit.keys.types import short
 from trainer_ops.config import Settings
 from trainer_ops.db.engine import make_database
 from trainer_ops.infra.clock import SystemClock
@@ -26,18 +24,6 @@ keys_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-class RefusesForKeys(TyperGroup):
-    """The root command group. A key given twice, unreadable, or not the one the store belongs to ends
-    any command (serve, init, a command that writes) with the reason and exit code 2."""
-
-    def invoke(self, ctx: Any) -> Any:  # typer's own click Context, which it does not export
-        try:
-            return super().invoke(ctx)
-        except KeysRefused as refused:
-            err.print(f"[red]error:[/red] {escape(refused.message)}", soft_wrap=True)
-            raise typer.Exit(2) from None
 
 
 @contextmanager

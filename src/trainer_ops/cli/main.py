@@ -1,213 +1,157 @@
-"""`trainer-ops`: serve the API, manage the store, tokens and the policy."""
+"""`trainer-ops`: the root command. Each command's module is imported only when that command runs, so
+`trainer-ops --help` imports neither the server nor an HTTP client (ADR 0028)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from trainer_ops.access.types import Role
-from trainer_ops.app import build_ops, create_app
-from trainer_ops.audit.types import Actor
-from trainer_ops.cli.audit import audit_app
-from trainer_ops.cli.changes import changes_app
-from trainer_ops.cli.keys import RefusesForKeys, keys_app
-from trainer_ops.cli.places import places_app
-from trainer_ops.cli.policy import policy_app
-from trainer_ops.config import Settings
-from trainer_ops.db import migrate
-from trainer_ops.errors import TrainerOpsError
+from trainer_ops.cli.lazy import Lazy, LazyGroup, lazy_group
+from trainer_ops.cli.remote.output import EXIT_CODES, err
+from trainer_ops.cli.remote.target import Flags
+
+REMOTE = "Remote: the API of a server (--server, TRAINER_OPS_SERVER or a context)"
+GOVERNED = "Governance: remote when a server is configured, else the local store (--local)"
+LOCAL = "Local: the server and its store (TRAINER_OPS_* settings)"
+R = "trainer_ops.cli.remote"
+
+COMMANDS = (
+    Lazy("config", f"{R}.documents:config_app", "Show and change the model config.", REMOTE),
+    Lazy("features", f"{R}.features:features_app", "List, read, switch and create feature toggles.", REMOTE),
+    Lazy("limits", f"{R}.documents:limits_app", "Show and change the limits.", REMOTE),
+    Lazy("engines", f"{R}.engines:engines_app", "The engines: status and the ruleset each runs.", REMOTE),
+    Lazy(
+        "rulesets",
+        f"{R}.engines:rulesets_app",
+        "Rulesets: list, show, upload, validate, and each engine type's schema.",
+        REMOTE,
+    ),
+    Lazy("reload", f"{R}.engines:reload", "Hot-reload an engine onto a stored ruleset.", REMOTE),
+    Lazy("releases", f"{R}.releases:releases_app", "List, create, compare and roll back releases.", REMOTE),
+    Lazy("health", f"{R}.status:health", "Status, latency, uptime and each engine's state.", REMOTE),
+    Lazy("diagnostics", f"{R}.status:diagnostics", "CPU, memory, error rate and slow endpoints.", REMOTE),
+    Lazy(
+        "context",
+        f"{R}.context:context_app",
+        "Named servers and their tokens, kept in ~/.config/trainer-ops/config (mode 0600).",
+        REMOTE,
+    ),
+    Lazy(
+        "audit",
+        "trainer_ops.cli.main:audit_group",
+        "The audit log: query it through the API; verify, checkpoint and export the local store's.",
+        REMOTE,
+    ),
+    Lazy("policy", "trainer_ops.cli.policy:policy_app", "Show and replace the scope policy.", GOVERNED),
+    Lazy(
+        "places",
+        "trainer_ops.cli.places:places_app",
+        "Show or replace the places catalogue (regions, countries, branches).",
+        GOVERNED,
+    ),
+    Lazy(
+        "change-requests",
+        "trainer_ops.cli.changes:changes_app",
+        "List, show, approve, reject and cancel change requests.",
+        GOVERNED,
+    ),
+    Lazy(
+        "serve",
+        "trainer_ops.cli.local:serve_app",
+        "Migrate the store, then serve the API (127.0.0.1:8080 by default).",
+        LOCAL,
+    ),
+    Lazy(
+        "init",
+        "trainer_ops.cli.local:init_app",
+        "Create or migrate the store and the admin token, without serving.",
+        LOCAL,
+    ),
+    Lazy("db", "trainer_ops.cli.local:db_app", "Manage the store's schema.", LOCAL),
+    Lazy("token", "trainer_ops.cli.local:token_app", "Create, list and revoke API tokens.", LOCAL),
+    Lazy(
+        "keys",
+        "trainer_ops.cli.keys:keys_app",
+        "The keys every replica shares: fingerprints, JWT secret change.",
+        LOCAL,
+    ),
+)
+
+
+class Root(LazyGroup):
+    """The root group. A key given twice, unreadable, or not the one the store belongs to ends any local
+    command (serve, init, a command that writes) with the reason and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context, which it does not export
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            keys = sys.modules.get("trainer_ops.audit.keys.types")  # loaded if it can have been raised
+            if keys is None or not isinstance(exc, keys.KeysRefused):
+                raise
+            from rich.markup import escape
+
+            err.print(f"[red]error:[/red] {escape(exc.message)}")
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
-    help="trainer-ops: the System Operations layer of Retail AI Trainer.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
-    cls=RefusesForKeys,
+    cls=lazy_group(*COMMANDS, base=Root),
 )
-db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
-token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(token_app, name="token")
-app.add_typer(audit_app, name="audit")
-app.add_typer(keys_app, name="keys")
-app.add_typer(places_app, name="places")
-app.add_typer(policy_app, name="policy")
-app.add_typer(changes_app, name="change-requests")
-out = Console()
-err = Console(stderr=True)
-
-CLI_ACTOR = Actor(user_id="cli", role="admin", scope={})
 
 
-def _fail(error: TrainerOpsError) -> None:
-    err.print(f"[red]error:[/red] {error.message}")
-    raise typer.Exit(2)
+def _version(value: bool) -> None:
+    if value:
+        from trainer_ops.cli.remote.client import version
+
+        print(f"trainer-ops {version()}")
+        raise typer.Exit()
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+@app.callback()
+def root(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None,
+        typer.Option(help="the server's base URL (else TRAINER_OPS_SERVER, else the context's)"),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="a context of `trainer-ops context list` (else the current one)")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="print the version and exit")
+    ] = False,
 ) -> None:
-    """Migrate the store, then serve the API (127.0.0.1:8080 by default).
-
-    SIGTERM drains: /readyz answers 503, streams are told to reconnect, in-flight requests finish, and
-    the process exits within TRAINER_OPS_SHUTDOWN_SECONDS."""
-    from trainer_ops.cli import draining  # uvicorn is imported only to serve
-
-    settings = Settings()
-    host = host or settings.host
-    port = port or settings.port
-    ops = build_ops(settings)
-    token = ops.prepare()
-    base = f"http://{host}:{port}"
-    token_file = settings.home / "admin-token"
-    out.print(
-        f"[bold green]trainer-ops[/bold green] serving on {base}  (store: "
-        f"{ops.database.engine.url.render_as_string(hide_password=True)})"
-    )
-    if token:
-        out.print(f"admin token (printed once, also in {token_file}):\n  [bold]{token}[/bold]")
-    elif settings.bootstrap_admin_token:
-        out.print("admin token: the one in TRAINER_OPS_BOOTSTRAP_ADMIN_TOKEN")
-    else:
-        out.print(f"admin token: in {token_file}")
-    shown = "$TRAINER_OPS_BOOTSTRAP_ADMIN_TOKEN" if settings.bootstrap_admin_token else f"$(cat {token_file})"
-    out.print("try:")
-    out.print(
-        f'  curl -s -H "Authorization: Bearer {shown}" {base}/operator/ops/model-config', soft_wrap=True
-    )
-    out.print(f"API reference: {base}/docs")
-    web = create_app(settings, ops=ops)
-    draining.serve(
-        web,
-        host=host,
-        port=port,
-        draining=web.state.draining,
-        close_streams=ops.sync.broadcaster.close,
-        shutdown_seconds=settings.shutdown_seconds,
-        log_level=settings.log_level,
-        log_format=settings.log_format,
-    )
+    """trainer-ops: the System Operations layer of Retail AI Trainer. Remote commands talk to a server's
+    API with a token (TRAINER_OPS_TOKEN or the context's); local ones work on the store directly."""
+    ctx.obj = Flags(server=server, context=context)
 
 
-@app.command()
-def init() -> None:
-    """Create or migrate the store and the admin token, without serving."""
-    ops = build_ops(Settings())
-    try:
-        token = ops.prepare()
-    finally:
-        ops.close()
-    if token:
-        out.print(f"admin token (printed once, also in {ops.settings.home / 'admin-token'}):\n  {token}")
-    else:
-        out.print("the store is ready")
+audit_group = typer.Typer(
+    help="The audit log: query it through the API; verify, checkpoint and export the local store's.",
+    no_args_is_help=True,
+    cls=lazy_group(
+        Lazy("query", f"{R}.audit:query", "Audit entries, newest first, filtered (remote).", REMOTE),
+        Lazy("proof", f"{R}.audit:proof", "An inclusion proof of one entry (remote).", REMOTE),
+        merge="trainer_ops.cli.audit:audit_app",
+    ),
+)
 
 
-@db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
-    """Apply the migrations up to REVISION (default: the newest)."""
-    ops = build_ops(Settings())
-    try:
-        # The lock replicas take at start (ADR 0016): an upgrade never runs beside a starting replica's.
-        with migrate.start_lock(ops.database.engine):
-            migrate.upgrade(ops.database.engine, revision)
-    finally:
-        ops.close()
-    out.print(f"store upgraded to {revision}")
+@audit_group.callback()
+def audit_root() -> None:
+    """The audit log: query it through the API; verify, checkpoint and export the local store's.
 
-
-@db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision, e.g. base")]) -> None:
-    """Undo the migrations down to REVISION."""
-    ops = build_ops(Settings())
-    try:
-        migrate.downgrade(ops.database.engine, revision)
-    finally:
-        ops.close()
-    out.print(f"store downgraded to {revision}")
-
-
-@token_app.command("create")
-def token_create(
-    role: Annotated[Role, typer.Option(help="admin, region, country, branch, team or service")],
-    user: Annotated[str, typer.Option(help="the user id the token acts as")],
-    region: Annotated[str | None, typer.Option(help="region scope")] = None,
-    country: Annotated[str | None, typer.Option(help="country scope")] = None,
-    branch: Annotated[str | None, typer.Option(help="branch scope")] = None,
-    ttl_days: Annotated[float | None, typer.Option(help="expire after this many days")] = None,
-) -> None:
-    """Create an API token and print it (only its hash is stored)."""
-    ops = build_ops(Settings())
-    try:
-        ops.prepare()
-        new = ops.write(
-            lambda session: ops.tokens.create(
-                session,
-                actor=CLI_ACTOR,
-                role=role,
-                user_id=user,
-                region=region,
-                country=country,
-                branch=branch,
-                ttl_seconds=ttl_days * 86400 if ttl_days else None,
-            )
-        )
-    except TrainerOpsError as error:
-        _fail(error)
-        return
-    finally:
-        ops.close()
-    print(new.token)
-
-
-@token_app.command("list")
-def token_list() -> None:
-    """List tokens (prefix, user, role, scope, state); never the tokens themselves."""
-    from rich.table import Table
-
-    ops = build_ops(Settings())
-    table = Table("id", "prefix", "user", "role", "scope", "state")
-    try:
-        ops.prepare()
-        with ops.database.read() as session:
-            for row in ops.tokens.list_tokens(session):
-                scope = " ".join(
-                    f"{k}={v}"
-                    for k, v in (("region", row.region), ("country", row.country), ("branch", row.branch))
-                    if v
-                )
-                table.add_row(
-                    str(row.id),
-                    row.prefix,
-                    row.user_id,
-                    row.role,
-                    scope,
-                    "revoked" if row.revoked_at_ms else "active",
-                )
-    finally:
-        ops.close()
-    out.print(table)
-
-
-@token_app.command("revoke")
-def token_revoke(token_id: Annotated[int, typer.Argument(help="the id shown by `token list`")]) -> None:
-    """Revoke a token; servers stop accepting it within TRAINER_OPS_TOKEN_CACHE_SECONDS."""
-    ops = build_ops(Settings())
-    try:
-        ops.prepare()
-        ops.write(lambda session: ops.tokens.revoke(session, actor=CLI_ACTOR, token_id=token_id))
-    except TrainerOpsError as error:
-        _fail(error)
-        return
-    finally:
-        ops.close()
-    out.print(f"token {token_id} revoked")
+    `query` and `proof` are remote (a token with audit.read); `verify`, `checkpoint` and `export` work on
+    the local store and need its keys."""
 
 
 def main() -> None:
-    app()
+    app(prog_name="trainer-ops")
 
 
 if __name__ == "__main__":
