@@ -52,8 +52,8 @@ def is_region(value: str) -> bool:
 def checked_region(region: str | None) -> str | None:
     """`region` when it is a region code (or None), in upper case as the catalogue stores codes; else
     Invalid (features.bad_region), with the same code and reason for the API and the console. Whether
-    the catalogue has it is checked after authorization (`known_region`), so a caller without rights
-    learns nothing about which regions exist."""
+    the catalogue has it is checked after authorization (`features.places.known_place`), so a caller
+    without rights learns nothing about which regions exist."""
     if region is None:
         return None
     if not is_region(region):

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from trainer_ops.access.places import check_places, own_place, refused
+from trainer_ops.access.places import own_place, refused
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Decision, Principal
 from trainer_ops.audit.types import Action
@@ -53,13 +53,6 @@ def scoped_place(request: Request, who: Principal, operation: str, requested: st
     if requested is None and edge_of(request).policy().view_for(who, operation) in OWN_VIEWS:
         return own_place(who.role.value, region=who.region, country=who.country, branch=who.branch) or None
     return requested
-
-
-def known_region(request: Request, region: str | None) -> None:
-    """422 when the catalogue in force has places and `region` (a request's `?region=`, normalised) is
-    not one of its regions. Called after `authorize`: only a caller with rights learns what exists."""
-    if region is not None:
-        check_places(edge_of(request).policy().places, region=region)
 
 
 def known_scope(request: Request, scope: str | None, *, field: str = "scope") -> None:
