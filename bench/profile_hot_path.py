@@ -467,7 +467,7 @@ def cmd_asgi(args: argparse.Namespace) -> None:
 
 def cmd_parts(args: argparse.Namespace) -> None:
     """µs per call of what the features route and the edge do, each alone."""
-    from trainer_ops.http.guard import scoped_region
+    from trainer_ops.http.guard import scoped_place
     from trainer_ops.infra.metrics import RequestMetrics
     from trainer_ops.versions.snapshot import make_etag
 
@@ -500,8 +500,8 @@ def cmd_parts(args: argparse.Namespace) -> None:
                         lambda: Request(request.scope).headers.get("authorization"),
                     ),
                     (
-                        "scoped_region (policy view_for)",
-                        lambda: scoped_region(request, who, "features.read", None),
+                        "scoped_place (policy view_for)",
+                        lambda: scoped_place(request, who, "features.read", None),
                     ),
                     ("Ops.policy().decide", lambda: ops.policy().decide(who, "features.read", region=None)),
                     ("FeaturesService.values_body (cached)", lambda: ops.features.values_body(None)),

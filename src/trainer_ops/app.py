@@ -347,7 +347,11 @@ def build_ops(
         refresher.refresh()
         return {"documents": holder.current.versions()}
 
-    features = FeaturesService(database=database, writer=writer, documents=documents, holder=holder)
+    catalogue = PlaceCatalogue(lambda: _places_of(holder))
+    # Feature values at a place inherit from its parents in the catalogue (ADR 0027).
+    features = FeaturesService(
+        database=database, writer=writer, documents=documents, holder=holder, places=catalogue
+    )
     sessions: SessionLeases = (
         RedisSessionLeases(settings.redis_url, prefix=settings.redis_prefix)
         if settings.redis_url
@@ -387,7 +391,6 @@ def build_ops(
             own=database.backend_pids.__contains__,
             channels={RELOAD_CHANNEL: bus.deliver},
         )
-    catalogue = PlaceCatalogue(lambda: _places_of(holder))
     engines.places = catalogue  # scoped activations resolve an instance's place through it (ADR 0025)
     tokens = TokenService(audit=audit, clock=clock, places=catalogue)
     authenticator = Authenticator(
@@ -409,7 +412,8 @@ def build_ops(
     def override_uses(session: Session) -> list[PlaceUse]:
         loaded = documents.load(session, [FEATURES])
         overrides = loaded[0].document.get("overrides", {}) if loaded else {}
-        return [PlaceUse(f"feature overrides of region {region}", region=region) for region in overrides]
+        # Overrides are kept by place code, of any level (ADR 0027).
+        return [PlaceUse(f"feature overrides at {code}", code=code) for code in overrides]
 
     def activation_uses(session: Session) -> list[PlaceUse]:
         # A place with a scoped activation runs its own ruleset: removing it would strand it (ADR 0025).
@@ -546,8 +550,9 @@ def _governed_writes(ops: Ops) -> dict[str, Target]:
         ),
         "model_config.update": lambda _s, current, body, _p: ops.model_config.change_of(current, body),
         "limits.update": lambda _s, current, body, _p: ops.limits.change_of(current, body),
+        # `region` is what change requests stored before overrides by place (ADR 0027) call the place.
         "features.update": lambda _s, current, body, p: ops.features.change_of(
-            current, p["featureKey"], p["region"], body
+            current, p["featureKey"], p.get("place", p.get("region")), body
         ),
         "policy.update": lambda _s, current, body, _p: ops.policy_editor.change_of(current, body),
         "places.update": lambda session, current, body, _p: ops.places.change_of(session, current, body),

@@ -53,7 +53,7 @@ def test_an_admin_switches_a_flag_by_its_name_and_the_api_shows_it(
     assert api(server, FEATURES)["quiz_auto_generate"] is False
 
     # An override for a region the matrix does not show yet: show its column, then switch the cell.
-    page.get_by_label("Show a region's column").fill("APAC")
+    page.get_by_label("Show a place's column").fill("APAC")
     page.get_by_role("button", name="Show", exact=True).click()
     page.get_by_role("switch", name="quiz_auto_generate APAC", exact=True).click()
     expect(page.get_by_role("switch", name="quiz_auto_generate APAC", exact=True)).to_have_attribute(

@@ -192,7 +192,7 @@ def test_feature_policy_and_places_writes_wait_for_approval_too(
 
     feature = client.patch(f"{FEATURES}/quiz_auto_generate", json={"enabled": True}, headers=alice)
     assert feature.status_code == 202, feature.text
-    assert feature.json()["params"] == {"featureKey": "quiz_auto_generate", "region": None}
+    assert feature.json()["params"] == {"featureKey": "quiz_auto_generate", "place": None}
     catalogue = {"regions": [{"code": "apac", "name": "Asia Pacific", "countries": []}]}
     places = client.put(PLACES, json=catalogue, headers=alice)
     assert places.status_code == 202, places.text

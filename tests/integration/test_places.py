@@ -300,7 +300,7 @@ def test_a_put_that_removes_or_moves_places_in_use_is_409_naming_the_users(
     assert "still in use" in body["detail"]
     assert "KR (used by token of user kim)" in body["detail"]
     assert "KR-0012 (used by token of user park)" in body["detail"]
-    assert "EU (used by feature overrides of region EU)" in body["detail"]
+    assert "EU (used by feature overrides at EU)" in body["detail"]
     assert {item["code"] for item in body["inUse"]} == {"EU", "KR", "KR-0012"}
     moved = {
         "regions": [

@@ -95,9 +95,13 @@ class OpsClient:
     def ruleset(self, engine: str) -> Ruleset | None:
         return self._snapshot.rulesets.get(engine)
 
-    def is_enabled(self, feature: str, region: str | None = None, default: bool = False) -> bool:
-        """Evaluated in-process from the live snapshot: no network call."""
-        return self._snapshot.is_enabled(feature, region, default)
+    def is_enabled(
+        self, feature: str, region: str | None = None, default: bool = False, *, place: str | None = None
+    ) -> bool:
+        """Evaluated in-process from the live snapshot: no network call. The value at `place` (or
+        `region`), else at this client's own `place`: that place's override, else its country's, else
+        its region's, else the global default."""
+        return self._snapshot.is_enabled(feature, region, default, place=place or self.place)
 
     def version(self, kind: str) -> int:
         return self._snapshot.versions.get(kind, 0)

@@ -53,13 +53,27 @@ class Snapshot(BaseModel):
         scoped = self.scopedRulesets.get(engine, {})
         return next((code for code in self.chain(place) if code is None or code in scoped), None)
 
-    def is_enabled(self, feature: str, region: str | None = None, default: bool = False) -> bool:
-        """The region's override if it has one, else the global default; `default` for unknown flags."""
+    def override_source(self, feature: str, place: str | None) -> str | None:
+        """The place whose override of `feature` decides its value at `place`: the place itself, else
+        its country, else its region; None when the global default does."""
+        overrides = self.features.get("overrides", {})
+        return next((code for code in self.chain(place) if code and feature in overrides.get(code, {})), None)
+
+    def is_enabled(
+        self, feature: str, region: str | None = None, default: bool = False, *, place: str | None = None
+    ) -> bool:
+        """`feature`'s value at `place` (or `region`: any place code): the most specific override in the
+        place's chain (branch, country, region) wins, else the global default; `default` for unknown
+        flags. With neither, the global default."""
         spec = self.features.get("features", {}).get(feature)
         if spec is None:
             return default
-        if region is not None:
-            override = self.features.get("overrides", {}).get(region, {}).get(feature)
-            if override is not None:
-                return bool(override)
+        found = self.override_source(feature, _code(place or region))
+        if found is not None:
+            return bool(self.features["overrides"][found][feature])
         return bool(spec.get("enabled", default))
+
+
+def _code(value: str | None) -> str | None:
+    """A place code as the server keeps it (upper case)."""
+    return value.strip().upper() if value else None

@@ -5,7 +5,9 @@
     context = EvaluationContext(attributes={"region": "EU"})
     api.get_client().get_boolean_value("quiz_auto_generate", False, context)
 
-The evaluation context's `region` attribute picks the region's override. Only boolean flags exist in
+The evaluation context's `place` attribute (or `region`, its older name) picks where the flag is
+evaluated, else the client's own `place`: that place's override wins, else its country's, else its
+region's, else the global default (ADR 0027). Only boolean flags exist in
 trainer-ops; other types resolve to the default with TYPE_MISMATCH. Model-config values are exposed as
 read-only string/number flags named `modelConfig.<field>` (for example `modelConfig.temperature`).
 """
@@ -42,10 +44,9 @@ class TrainerOpsProvider(AbstractProvider):
             return FlagResolutionDetails(
                 default_value, ErrorCode.FLAG_NOT_FOUND, f"no feature {flag_key!r}", Reason.ERROR
             )
-        region = evaluation_context.attributes.get("region") if evaluation_context else None
-        region = region if isinstance(region, str) else None
-        value = snapshot.is_enabled(flag_key, region, default_value)
-        overridden = region is not None and flag_key in snapshot.features.get("overrides", {}).get(region, {})
+        place = _place(evaluation_context) or self._client.place
+        value = snapshot.is_enabled(flag_key, default=default_value, place=place)
+        overridden = place is not None and snapshot.override_source(flag_key, place.upper()) is not None
         stale = self._client.source == "cache"
         reason = Reason.STALE if stale else (Reason.TARGETING_MATCH if overridden else Reason.STATIC)
         return FlagResolutionDetails(
@@ -100,3 +101,14 @@ class TrainerOpsProvider(AbstractProvider):
         return FlagResolutionDetails(
             default_value, ErrorCode.TYPE_MISMATCH, "trainer-ops has no object flags", Reason.ERROR
         )
+
+
+def _place(context: EvaluationContext | None) -> str | None:
+    """The place named by the evaluation context: `place`, else `region`."""
+    if context is None:
+        return None
+    for name in ("place", "region"):
+        value = context.attributes.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

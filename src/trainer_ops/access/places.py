@@ -219,6 +219,22 @@ def _coded_paths(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield f"regions.{r}.countries.{c}.branches.{b}.code", branch["code"]
 
 
+def chain(place: str | None, index: PlaceIndex) -> tuple[str | None, ...]:
+    """`place` and its parents in the catalogue, most specific first, then None (global): the order in
+    which a place inherits (scoped activations, ADR 0025; feature overrides, ADR 0027). With an empty
+    catalogue (or a code it lacks) nothing is known to be above `place`."""
+    if not place:
+        return (None,)
+    known = index.places.get(place)
+    parents = tuple(reversed(known.parents())) if known is not None else ()
+    return (place, *parents, None)
+
+
+def most_specific(*, region: str | None, country: str | None, branch: str | None) -> str | None:
+    """The most specific place a caller carries (its branch, else its country, else its region)."""
+    return branch or country or region
+
+
 def own_place(principal_role: str, *, region: str | None, country: str | None, branch: str | None) -> str:
     """The code of the caller's own level: a region operator's region, a country operator's country,
     a branch (or team) operator's branch; "" for roles without a place (admin, service)."""

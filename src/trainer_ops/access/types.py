@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, within
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, most_specific, within
 
 
 class Role(StrEnum):
@@ -29,6 +29,11 @@ class Principal:
     branch: str | None = None
     # How the caller proved who they are: "token", "jwt" or "headers".
     via: str = "token"
+
+    @property
+    def place(self) -> str | None:
+        """The most specific place the caller carries: what its feature values resolve for (ADR 0027)."""
+        return most_specific(region=self.region, country=self.country, branch=self.branch)
 
     @property
     def scope(self) -> dict[str, str]:
@@ -121,7 +126,8 @@ class Policy:
     def decide(self, principal: Principal, operation: str, **attrs: Any) -> Decision:
         """Allow or deny `operation` for `principal`, given the attributes of the resource touched.
 
-        attrs: `region` (the region a change or read is for), `overridable` (feature marked
+        attrs: `region` (the place a feature change or read is for, inside the caller's region for
+        `own_region`), `overridable` (feature marked
         region-overridable), `engine` (engine type), `scope` (a scope value a reload is limited to).
         """
         by_role = self.rules.get(operation)
@@ -156,8 +162,17 @@ def _check(condition: str, principal: Principal, attrs: dict[str, Any], places: 
         region = attrs.get("region")
         if not principal.region:
             return "the caller has no region in scope"
-        if region is not None and region != principal.region:
-            return f"region {region!r} is outside the caller's scope ({principal.region!r})"
+        # The place a feature read or override is for (ADR 0027): the caller's region or a country or
+        # branch the catalogue puts under it, by the one containment rule.
+        if region is not None and not within(
+            Role.REGION.value,
+            region,
+            places,
+            region=principal.region,
+            country=principal.country,
+            branch=principal.branch,
+        ):
+            return f"place {region!r} is outside the caller's scope (region {principal.region!r})"
     elif condition == "region_overridable":
         if not attrs.get("overridable"):
             return "this feature is not region-overridable; only an admin may change it"

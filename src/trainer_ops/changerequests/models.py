@@ -17,7 +17,7 @@ class ChangeRequestRow(Base):
     operation: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)  # JSON: the write's body
-    params: Mapped[str] = mapped_column(Text)  # JSON: the route's parameters (featureKey, region)
+    params: Mapped[str] = mapped_column(Text)  # JSON: the route's parameters (featureKey, place)
     base_version: Mapped[int] = mapped_column(Integer)
     # JSON (migration 0011): what an operation that is not a document was asked against; null for
     # document writes, whose base_version says it all.

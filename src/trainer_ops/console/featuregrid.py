@@ -1,25 +1,29 @@
 """The Features page's matrix as plain values: one row per flag, one cell per column (the global default,
-then a region each), and which cells the caller may switch, as the policy decides. No I/O."""
+then a place each: a region, country or branch), and which cells the caller may switch, as the policy
+decides. No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trainer_ops.access.places import PlaceIndex
 from trainer_ops.access.types import Policy, Principal
-from trainer_ops.features.types import is_region
+from trainer_ops.features.types import is_region, override_source, value_at
 
-# A page shows at most this many region columns; more would not fit a screen anyway.
+# A page shows at most this many place columns; more would not fit a screen anyway.
 MAX_COLUMNS = 40
 
 
 @dataclass(frozen=True)
 class Cell:
-    region: str | None  # None: the global default
+    region: str | None  # the place of the column (any level; None: the global default)
     enabled: bool  # the effective value in this column
-    overridden: bool  # a region cell with an override of its own (False: it follows the default)
+    overridden: bool  # a place with an override of its own (False: it follows its parent)
     can_switch: bool
-    can_reset: bool  # remove the region's override (back to the default)
+    can_reset: bool  # remove the place's override (back to its parent's value)
+    inherited: str | None = None  # the parent place whose override it follows (None: the default)
 
 
 @dataclass(frozen=True)
@@ -33,22 +37,30 @@ class Row:
 
 @dataclass(frozen=True)
 class Grid:
-    regions: list[str]  # the region columns, in order
+    regions: list[str]  # the place columns, in order
     global_switches: bool  # the global column holds switches (else it is read-only text)
     rows: list[Row]
 
 
 def parse_regions(raw: str) -> list[str]:
-    """A comma list of region codes as the page carries them (hidden fields): well-formed ones only."""
-    found = [part.strip() for part in raw.split(",")]
+    """A comma list of place codes as the page carries them (hidden fields): well-formed ones only,
+    upper-cased as the catalogue keeps codes."""
+    found = [part.strip().upper() for part in raw.split(",")]
     return list(dict.fromkeys(code for code in found if code and is_region(code)))[:MAX_COLUMNS]
 
 
-def region_columns(document: dict[str, Any], own_region: str | None, extra: list[str]) -> list[str]:
-    """The caller's region alone when the policy limits them to it; else every region with an
-    override, plus the ones the admin asked to see."""
+def region_columns(
+    document: dict[str, Any],
+    own_region: str | None,
+    extra: list[str],
+    visible: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """Every place with an override, plus the ones asked to see; for a caller the policy limits to its
+    own place, that place first and then only the places `visible` admits (those under it)."""
     if own_region is not None:
-        return [own_region]
+        below = {*document["overrides"], *extra} - {own_region}
+        shown = sorted(code for code in below if visible is not None and visible(code))
+        return [own_region, *shown][:MAX_COLUMNS]
     return sorted({*document["overrides"], *extra})[:MAX_COLUMNS]
 
 
@@ -82,11 +94,16 @@ def _row(
     default = bool(spec["enabled"])
     allowed = policy.decide(who, "features.update", region=None, overridable=overridable).allowed
     cells = [Cell(None, default, False, global_switches and allowed, False)]
-    for region in regions:
-        overrides = document["overrides"].get(region, {})
-        may = policy.decide(who, "features.update", region=region, overridable=overridable).allowed
-        has = key in overrides
-        cells.append(Cell(region, bool(overrides.get(key, default)), has, may, may and has))
+    index: PlaceIndex = policy.places
+    for place in regions:
+        may = policy.decide(
+            who, "features.update", region=place, scope=place, overridable=overridable
+        ).allowed
+        has = key in document["overrides"].get(place, {})
+        source = override_source(document, key, place, index)
+        inherited = source if source != place else None
+        value = value_at(document, key, place, index)
+        cells.append(Cell(place, value, has, may, may and has, inherited))
     return Row(key, str(spec.get("description", "")), overridable, default, cells)
 
 

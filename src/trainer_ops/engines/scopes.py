@@ -12,18 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TypeVar
 
-from trainer_ops.access.places import PlaceIndex
+from trainer_ops.access.places import PlaceIndex, chain
+
+__all__ = ["affected", "chain", "lane", "resolve", "source"]
 
 T = TypeVar("T")
-
-
-def chain(place: str | None, index: PlaceIndex) -> tuple[str | None, ...]:
-    """`place` and its parents, most specific first, then None (global)."""
-    if not place:
-        return (None,)
-    known = index.places.get(place)
-    parents = tuple(reversed(known.parents())) if known is not None else ()
-    return (place, *parents, None)
 
 
 def source(place: str | None, index: PlaceIndex, scoped: Collection[str]) -> str | None:

@@ -1,21 +1,24 @@
-"""Feature toggle endpoints (spec section 2), with region overrides for region operators."""
+"""Feature toggle endpoints (spec section 2), with overrides by place (region, country, branch; ADR 0027)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Principal
+from trainer_ops.features.places import PLACE_QUERY, REGION_QUERY, Asked, asked_place, authorized, visible_to
 from trainer_ops.features.schemas import FeatureCreate, FeatureRead, FeaturesRead, FeatureUpdate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import KIND, checked_region
+from trainer_ops.features.types import KIND
 from trainer_ops.http import openapi
 from trainer_ops.http.body import body_doc, parse_body
 from trainer_ops.http.context import request_id_of
 from trainer_ops.http.etag import parse_if_match
 from trainer_ops.http.governance import GOVERNED_PARAMETERS, Proposal, accepted, write_unless_governed
-from trainer_ops.http.guard import authorize, known_region, principal, scoped_region
+from trainer_ops.http.guard import authorize, principal
 from trainer_ops.http.responses import (
     MIN_VERSION_QUERY,
     at_least,
@@ -26,8 +29,6 @@ from trainer_ops.http.responses import (
 )
 
 router = APIRouter(prefix="/operator/ops", tags=["features"])
-
-REGION_QUERY = Query(None, description="a region: read or change that region's effective values")
 
 
 def _service(request: Request) -> FeaturesService:
@@ -44,18 +45,19 @@ async def get_features(
     request: Request,
     who: Principal = Depends(principal),
     region: str | None = REGION_QUERY,
+    place: str | None = PLACE_QUERY,
     minVersion: int | None = MIN_VERSION_QUERY,
 ) -> Response:
-    """Every feature and whether it is on: the global defaults, or with `?region=` the effective values
-    for that region (its overrides applied). Region operators always get their own region's values.
+    """Every feature and whether it is on: the global defaults, or with `?place=` (a region, country
+    or branch) the values in force there: the place's own override, else its country's, else its
+    region's, else the default. `?region=` does the same for a region. Operators the policy limits to
+    their own place (by default region operators, their region) get its values when they name none.
     The `ETag` is the version of the feature toggles; with `minVersion` the answer is at that version or
     newer (read-your-writes)."""
-    region = scoped_region(request, who, "features.read", checked_region(region))
-    await authorize(request, who, "features.read", region=region)
-    known_region(request, region)
+    asked = await authorized(request, who, "features.read", asked_place(region, place))
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
-    body, version = _service(request).values_body(region)
+    body, version = _service(request).values_body(asked.place)
     return serialised_response(request, body, version)
 
 
@@ -97,7 +99,7 @@ async def create_feature(request: Request, who: Principal = Depends(principal)) 
     if isinstance(written, Response):
         return written
     doc = written
-    view, _ = service.detail(new.key, region=None, all_overrides=True)
+    view, _ = service.detail(new.key, place=None, all_overrides=True)
     return versioned_json(view, doc.version, status=201)
 
 
@@ -125,18 +127,27 @@ async def get_feature(
     featureKey: str = Path(...),
     who: Principal = Depends(principal),
     region: str | None = REGION_QUERY,
+    place: str | None = PLACE_QUERY,
     minVersion: int | None = MIN_VERSION_QUERY,
 ) -> Response:
-    """One feature: its global default, whether regions may override it, and its region overrides."""
-    region = scoped_region(request, who, "features.read", checked_region(region))
-    decision = await authorize(request, who, "features.read", region=region)
-    known_region(request, region)
+    """One feature: its global default, whether operators may override it, and its overrides by place.
+    With `?place=` (or `?region=`): its value there and `overrideFrom`, the place whose override decides
+    it (null: the default)."""
+    asked = await authorized(request, who, "features.read", asked_place(region, place))
     if minVersion is not None:
         await at_least(request, {KIND: minVersion})
-    view, version = _service(request).detail(
-        featureKey, region=region, all_overrides=decision.view != "own_region"
+    return versioned_json(*_detail(request, who, featureKey, asked))
+
+
+def _detail(request: Request, who: Principal, key: str, asked: Asked) -> tuple[dict[str, Any], int]:
+    # A caller limited to its own place sees the overrides that decide its values and those under it.
+    return _service(request).detail(
+        key,
+        place=asked.place,
+        all_overrides=asked.full,
+        visible=None if asked.full else visible_to(request, who),
+        as_region=asked.via_region,
     )
-    return versioned_json(view, version)
 
 
 @router.patch(
@@ -149,24 +160,27 @@ async def patch_feature(
     featureKey: str = Path(...),
     who: Principal = Depends(principal),
     region: str | None = REGION_QUERY,
+    place: str | None = PLACE_QUERY,
 ) -> Response:
     """Turn a feature on or off (spec 2.2: `{"enabled": false}`).
 
-    Admins change the global default, or with `?region=` set that region's override. Region operators
-    set their own region's override, on features marked `regionOverridable` only. With a region,
-    `{"enabled": null}` removes the override. `If-Match` (the ETag of your last read) refuses a stale
-    change with 412. Where the policy requires approvals, or with `applyAt`, the answer is 202 and a
-    change request (`Location`), applied once approved or due.
+    Without a place, admins change the global default. With `?place=` (a region, country or branch;
+    `?region=` for a region) the change is that place's override, which wins over its country's and
+    region's; `{"enabled": null}` removes it, so the place follows its parent again. Who may set an
+    override where is the policy's: by default admins anywhere, region operators in their region and
+    the countries and branches under it, on features marked `regionOverridable` only. `If-Match` (the
+    ETag of your last read) refuses a stale change with 412. Where the policy requires approvals, or
+    with `applyAt`, the answer is 202 and a change request (`Location`), applied once approved or due.
     """
     service = _service(request)
-    region = scoped_region(request, who, "features.update", checked_region(region))
     overridable = service.is_region_overridable(featureKey)
-    decision = await authorize(request, who, "features.update", region=region, overridable=overridable)
-    known_region(request, region)
+    asked = await authorized(
+        request, who, "features.update", asked_place(region, place), overridable=overridable
+    )
     update = await parse_body(request, FeatureUpdate)
     changes = {name: getattr(update, name) for name in update.model_fields_set}
     if_match = parse_if_match(request.headers.get("if-match"))
-    params = {"featureKey": featureKey, "region": region}
+    params = {"featureKey": featureKey, "place": asked.place}
     written = await write_unless_governed(
         request,
         who,
@@ -174,7 +188,7 @@ async def patch_feature(
         lambda: service.update(
             principal=who,
             key=featureKey,
-            region=region,
+            place=asked.place,
             changes=changes,
             if_match=if_match,
             request_id=request_id_of(request),
@@ -182,6 +196,5 @@ async def patch_feature(
     )
     if isinstance(written, Response):
         return written
-    doc = written
-    view, _ = service.detail(featureKey, region=region, all_overrides=decision.view != "own_region")
-    return versioned_json(view, doc.version)
+    view, _ = _detail(request, who, featureKey, asked)
+    return versioned_json(view, written.version)

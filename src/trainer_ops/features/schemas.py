@@ -20,16 +20,21 @@ class FeatureRead(BaseModel):
     defaultEnabled: bool
     regionOverridable: bool
     description: str
-    region: str | None = None
-    overridden: bool | None = None
-    overrides: dict[str, bool]
+    region: str | None = Field(None, description="the place, when it was named as a region (`?region=`)")
+    place: str | None = Field(None, description="the place asked about (`?place=` or `?region=`)")
+    overridden: bool | None = Field(None, description="the place has an override of its own")
+    overrideFrom: str | None = Field(
+        None, description="the place whose override decides the value there (null: the global default)"
+    )
+    overrides: dict[str, bool] = Field(description="place code -> override, at any level")
 
 
 class FeatureUpdate(BaseModel):
-    """`enabled` sets the value (the global default, or a region's override with `?region=`).
+    """`enabled` sets the value (the global default, or a place's override with `?place=` or `?region=`).
 
-    With `?region=`, `enabled: null` removes the region's override (JSON merge patch): the region then
-    follows the global default again. `regionOverridable` and `description` are global, admin only.
+    With a place, `enabled: null` removes its override (JSON merge patch): the place then follows its
+    parent again (its country's, its region's, or the global default). `regionOverridable` and
+    `description` are global, admin only.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=drop_null("regionOverridable", "description"))

@@ -1,49 +1,67 @@
-"""Feature use cases: effective values from the snapshot (cached per version and region), changes as
+"""Feature use cases: effective values from the snapshot (cached per version and place), changes as
 new audited versions of the features document."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Principal
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Conflict, Invalid, NotFound
-from trainer_ops.features.types import KIND, effective_values, feature_view, global_values
+from trainer_ops.features.types import KIND, effective_values, feature_view, global_values, value_at
 from trainer_ops.versions.service import Change, DocumentService, HistoryPage
 from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
 
 
 class FeaturesService:
     def __init__(
-        self, *, database: Database, writer: BatchWriter, documents: DocumentService, holder: SnapshotHolder
+        self,
+        *,
+        database: Database,
+        writer: BatchWriter,
+        documents: DocumentService,
+        holder: SnapshotHolder,
+        places: Callable[[], PlaceIndex] = lambda: EMPTY_INDEX,
     ) -> None:
         self._db = database
         self._writer = writer
         self._documents = documents
         self._holder = holder
-        # (version, region or None) -> serialised values; rebuilt lazily after each change.
-        self._bodies: dict[tuple[int, str | None], bytes] = {}
+        # The places catalogue in force: a place's parents, whose overrides it inherits (ADR 0027).
+        self.places = places
+        # (features version, catalogue version, place or None) -> serialised values: a move in the
+        # catalogue changes what a place inherits, so both versions key the cache.
+        self._bodies: dict[tuple[int, int, str | None], bytes] = {}
         self._lock = threading.Lock()
 
     def current(self) -> VersionedDocument:
         return self._holder.current.get(KIND)
 
-    def values_body(self, region: str | None) -> tuple[bytes, int]:
-        """The serialised {key: enabled} map for `region` (None: the global defaults) and its version."""
+    def values_body(self, place: str | None) -> tuple[bytes, int]:
+        """The serialised {key: enabled} map at `place` (a region, country or branch code; None: the
+        global defaults) and its version."""
         doc = self.current()
-        cache_key = (doc.version, region)
+        # The global defaults depend on no catalogue: the hot path reads none (version 0).
+        index = self.places() if place else EMPTY_INDEX
+        cache_key = (doc.version, index.version, place)
         body = self._bodies.get(cache_key)
         if body is None:
-            values = effective_values(doc.document, region) if region else global_values(doc.document)
+            values = effective_values(doc.document, place, index) if place else global_values(doc.document)
             body = orjson.dumps(values)
+
+            def fresh(key: tuple[int, int, str | None]) -> bool:
+                return key[0] == doc.version and (key[2] is None or place is None or key[1] == index.version)
+
             with self._lock:
-                if any(v != doc.version for v, _ in self._bodies):
-                    self._bodies = {k: b for k, b in self._bodies.items() if k[0] == doc.version}
+                if not all(fresh(k) for k in self._bodies):
+                    self._bodies = {k: b for k, b in self._bodies.items() if fresh(k)}
                 if len(self._bodies) < 10_000:
                     self._bodies[cache_key] = body
         return body, doc.version
@@ -53,48 +71,77 @@ class FeaturesService:
         spec = self.current().document["features"].get(key)
         return bool(spec and spec["regionOverridable"])
 
-    def detail(self, key: str, *, region: str | None, all_overrides: bool) -> tuple[dict[str, Any], int]:
+    def is_on(self, document: dict[str, Any], key: str, place: str | None) -> bool:
+        """`key`'s value at `place` in `document` (one the caller took from the snapshot); unknown
+        features are off."""
+        if key not in document["features"]:
+            return False
+        return value_at(document, key, place, self.places() if place else EMPTY_INDEX)
+
+    def detail(
+        self,
+        key: str,
+        *,
+        place: str | None,
+        all_overrides: bool,
+        visible: Callable[[str], bool] | None = None,
+        as_region: bool = False,
+    ) -> tuple[dict[str, Any], int]:
         doc = self.current()
         self._spec(doc.document, key)
-        return feature_view(doc.document, key, region=region, all_overrides=all_overrides), doc.version
+        view = feature_view(
+            doc.document,
+            key,
+            place=place,
+            all_overrides=all_overrides,
+            index=self.places(),
+            visible=visible,
+            as_region=as_region,
+        )
+        return view, doc.version
 
     def update(
         self,
         *,
         principal: Principal,
         key: str,
-        region: str | None,
+        place: str | None,
         changes: dict[str, Any],
         if_match: frozenset[int] | None,
         request_id: str,
     ) -> VersionedDocument:
-        """Change the global default (region None), or set a region's override (`enabled` true or
-        false) or remove it (`enabled` None). `changes` holds only the fields the caller sent."""
+        """Change the global default (place None), or set the override of a place (a region, country
+        or branch: `enabled` true or false) or remove it (`enabled` None), so the place follows its
+        parent again. `changes` holds only the fields the caller sent."""
         return self._change(
-            principal, lambda document: self.change_of(document, key, region, changes), if_match, request_id
+            principal, lambda document: self.change_of(document, key, place, changes), if_match, request_id
         )
 
     def change_of(
-        self, document: dict[str, Any], key: str, region: str | None, changes: dict[str, Any]
+        self, document: dict[str, Any], key: str, place: str | None, changes: dict[str, Any]
     ) -> Change:
-        """The features document with one feature changed: pure, so a change request can preview it."""
+        """The features document with one feature changed: pure, so a change request can preview it.
+        Overrides are kept by place code (codes are unique across levels, ADR 0023)."""
         spec = self._spec(document, key)
-        if region is None:
+        if place is None:
             return _change_global(document, spec, key, changes)
         global_only = sorted(set(changes) - {"enabled"})
         if global_only:
             raise Invalid(
                 "features.global_only",
-                "regionOverridable and description are global; send them without ?region=",
-                errors=[{"field": name, "message": "global setting; drop ?region="} for name in global_only],
+                "regionOverridable and description are global; send them without ?region= or ?place=",
+                errors=[
+                    {"field": name, "message": "global setting; drop ?region= or ?place="}
+                    for name in global_only
+                ],
             )
         if "enabled" not in changes:
             raise Invalid(
                 "features.enabled_required",
-                "send enabled (true, false, or null to remove the region's override)",
+                "send enabled (true, false, or null to remove the place's override)",
                 errors=[{"field": "enabled", "message": "required"}],
             )
-        overrides = document["overrides"].setdefault(region, {})
+        overrides = document["overrides"].setdefault(place, {})
         before = overrides.get(key)
         enabled = changes["enabled"]
         if enabled is None:
@@ -102,8 +149,14 @@ class FeaturesService:
         else:
             overrides[key] = enabled
         if not overrides:
-            document["overrides"].pop(region)
-        return Change(document, f"feature:{key}@{region}", {"enabled": before}, {"enabled": enabled})
+            document["overrides"].pop(place)
+        return Change(
+            document,
+            f"feature:{key}@{place}",
+            {"enabled": before},
+            {"enabled": enabled},
+            details={"scope": place},
+        )
 
     def create(
         self,
@@ -164,7 +217,7 @@ def _change_global(
     if "enabled" in updates and updates["enabled"] is None:
         raise Invalid(
             "features.enabled_null",
-            "enabled: null only removes a region's override; add ?region= or send true/false",
+            "enabled: null only removes a place's override; add ?place= (or ?region=) or send true/false",
             errors=[{"field": "enabled", "message": "may not be null"}],
         )
     if not updates:

@@ -1,11 +1,12 @@
-"""Feature documents and the rules that derive effective values: pure functions, no I/O."""
+"""Feature documents and the rules that derive effective values at a place: pure functions, no I/O."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from trainer_ops.access.places import normal_code
+from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex, chain, normal_code
 from trainer_ops.errors import Invalid
 
 KIND = "features"
@@ -51,8 +52,8 @@ def is_region(value: str) -> bool:
 def checked_region(region: str | None) -> str | None:
     """`region` when it is a region code (or None), in upper case as the catalogue stores codes; else
     Invalid (features.bad_region), with the same code and reason for the API and the console. Whether
-    the catalogue has it is checked after authorization (`known_region`), so a caller without rights
-    learns nothing about which regions exist."""
+    the catalogue has it is checked after authorization (`features.places.known_place`), so a caller
+    without rights learns nothing about which regions exist."""
     if region is None:
         return None
     if not is_region(region):
@@ -68,15 +69,44 @@ def global_values(document: dict[str, Any]) -> dict[str, bool]:
     return {key: bool(spec["enabled"]) for key, spec in document["features"].items()}
 
 
-def effective_values(document: dict[str, Any], region: str) -> dict[str, bool]:
-    """A region's override wins over the global default; a feature without one follows the default."""
-    overrides = document["overrides"].get(region, {})
-    return {key: bool(overrides.get(key, spec["enabled"])) for key, spec in document["features"].items()}
+def override_source(document: dict[str, Any], key: str, place: str | None, index: PlaceIndex) -> str | None:
+    """The place whose override of `key` decides its value at `place`: the place itself, else its
+    country, else its region (parents from the catalogue); None when the global default does."""
+    overrides = document["overrides"]
+    return next((code for code in chain(place, index) if code and key in overrides.get(code, {})), None)
+
+
+def value_at(document: dict[str, Any], key: str, place: str | None, index: PlaceIndex) -> bool:
+    """`key`'s effective value at `place`: the most specific override in its chain wins (ADR 0027)."""
+    found = override_source(document, key, place, index)
+    spec = document["features"][key]
+    return bool(document["overrides"][found][key] if found else spec["enabled"])
+
+
+def effective_values(
+    document: dict[str, Any], place: str, index: PlaceIndex = EMPTY_INDEX
+) -> dict[str, bool]:
+    """Every feature's value at `place` (a region, country or branch code): its own override, else its
+    country's, else its region's, else the global default. With an empty catalogue nothing is known to
+    be above a place, so only its own overrides count (ADR 0023)."""
+    return {key: value_at(document, key, place, index) for key in document["features"]}
 
 
 def feature_view(
-    document: dict[str, Any], key: str, *, region: str | None, all_overrides: bool
+    document: dict[str, Any],
+    key: str,
+    *,
+    place: str | None,
+    all_overrides: bool,
+    index: PlaceIndex = EMPTY_INDEX,
+    visible: Callable[[str], bool] | None = None,
+    as_region: bool = False,
 ) -> dict[str, Any]:
+    """One feature: its default, and with `place` (a region, country or branch code) its value there,
+    whether the place has an override of its own (`overridden`) and which place's override decides it
+    (`overrideFrom`, None: the default). `as_region` also names the place `region`, as answers to
+    `?region=` always have. `overrides` lists every place's override, or with `all_overrides` False only
+    those in the place's chain and those `visible` admits (the caller's own scope)."""
     spec = document["features"][key]
     overrides = {r: vals[key] for r, vals in sorted(document["overrides"].items()) if key in vals}
     view: dict[str, Any] = {
@@ -86,9 +116,15 @@ def feature_view(
         "regionOverridable": spec["regionOverridable"],
         "description": spec.get("description", ""),
     }
-    if region is not None:
-        view["region"] = region
-        view["enabled"] = overrides.get(region, spec["enabled"])
-        view["overridden"] = region in overrides
-    view["overrides"] = overrides if all_overrides else {r: v for r, v in overrides.items() if r == region}
+    if place is not None:
+        if as_region:
+            view["region"] = place
+        view["place"] = place
+        view["enabled"] = value_at(document, key, place, index)
+        view["overridden"] = place in overrides
+        view["overrideFrom"] = override_source(document, key, place, index)
+    if not all_overrides:
+        shown = set(chain(place, index))
+        overrides = {p: v for p, v in overrides.items() if p in shown or (visible is not None and visible(p))}
+    view["overrides"] = overrides
     return view

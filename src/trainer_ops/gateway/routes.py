@@ -35,7 +35,7 @@ TRAINER_HEADERS = openapi.headers(
         "name": "X-Trainer-Feature",
         "in": "header",
         "required": False,
-        "description": "a feature the call belongs to: 403 while it is off for the caller's region",
+        "description": "a feature the call belongs to: 403 while it is off at the caller's place",
         "schema": {"type": "string"},
     },
     {
@@ -57,7 +57,7 @@ COMPLETION_RESPONSES = {
     },
     **openapi.problems(
         502,
-        e403="The policy refuses the caller, or the feature (`X-Trainer-Feature`) is off for their region",
+        e403="The policy refuses the caller, or the feature (`X-Trainer-Feature`) is off at their place",
         e404="The training session (`X-Trainer-Session`) is unknown or expired",
         e429="More than `aiCallsPerMinute` calls; `Retry-After` says when to try again",
         e503="AI calls are off (`enabled: false` in the model config), or the store does not answer",
@@ -76,8 +76,9 @@ async def chat_completions(request: Request, who: Principal = Depends(principal)
 
     The ops settings win over the request: the model, temperature and tone come from the model config,
     `max_tokens` is capped at `maxTokens`, `language` other than `auto` adds an instruction. 503 while
-    `enabled` is false; 403 when the feature named in `X-Trainer-Feature` is off for the caller's
-    region (422 when it names no feature); 429 (with Retry-After) past `aiCallsPerMinute`;
+    `enabled` is false; 403 when the feature named in `X-Trainer-Feature` is off at the caller's
+    place (its branch's override, else its country's, else its region's; 422 when it names no feature);
+    429 (with Retry-After) past `aiCallsPerMinute`;
     `X-Trainer-Session` names an open training session (422 when it is not a session id, 404 when
     that session is not open). `X-Trainer-Config-Version` tells which config versions the call ran
     with, and `x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` the caller's

@@ -118,10 +118,13 @@ class GatewayService:
                     fault=False,
                 ),
             )
-        if feature is not None and not _feature_on(
-            snapshot.get("features").document, feature, principal.region
+        # The caller's most specific place decides: its branch's override, else its country's, else
+        # its region's, else the global default (ADR 0027).
+        place = principal.place
+        if feature is not None and not self._features.is_on(
+            snapshot.get("features").document, feature, place
         ):
-            where = f" for region {principal.region}" if principal.region else ""
+            where = f" at {place}" if place else ""
             raise self._refused(
                 context,
                 Forbidden(
@@ -267,11 +270,3 @@ def _usage(chunk: bytes) -> dict[str, Any] | None:
             usage: dict[str, Any] = event["usage"]
             return usage
     return None
-
-
-def _feature_on(document: dict[str, Any], feature: str, region: str | None) -> bool:
-    """The feature's value for `region` in this features document (unknown features are off)."""
-    spec = document["features"].get(feature)
-    if spec is None:
-        return False
-    return bool(document["overrides"].get(region or "", {}).get(feature, spec["enabled"]))

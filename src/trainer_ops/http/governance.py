@@ -31,7 +31,7 @@ MAX_AHEAD_MS = 10 * 366 * 86400 * 1000
 @dataclass(frozen=True)
 class Proposal:
     """A write as its route parsed it, ready to be stored and replayed: the document it changes, the
-    body (JSON) and the route's parameters (a feature's key and region)."""
+    body (JSON) and the route's parameters (a feature's key and place)."""
 
     operation: str
     kind: str

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from trainer_ops.access.places import check_places, refused
+from trainer_ops.access.places import own_place, refused
 from trainer_ops.access.service import actor_of
 from trainer_ops.access.types import Decision, Principal
 from trainer_ops.audit.types import Action
@@ -44,19 +44,18 @@ async def principal(request: Request) -> Principal:
     return found
 
 
-def scoped_region(request: Request, who: Principal, operation: str, requested: str | None) -> str | None:
-    """The region a request is about: the one asked for, or the caller's own when the policy limits
-    the caller to their region (view `own_region`)."""
-    if requested is None and edge_of(request).policy().view_for(who, operation) == "own_region":
-        return who.region
+# The views that limit a caller to its own place (`own_region` is the older name, kept for stored
+# policies; for a region operator both mean its region).
+OWN_VIEWS = ("own_region", "own_place")
+
+
+def scoped_place(request: Request, who: Principal, operation: str, requested: str | None) -> str | None:
+    """The place a request is about: the one asked for, or the caller's own place (a region operator's
+    region, a country operator's country, a branch operator's branch) when the policy limits the
+    caller to it (view `own_region` or `own_place`, ADR 0027)."""
+    if requested is None and edge_of(request).policy().view_for(who, operation) in OWN_VIEWS:
+        return own_place(who.role.value, region=who.region, country=who.country, branch=who.branch) or None
     return requested
-
-
-def known_region(request: Request, region: str | None) -> None:
-    """422 when the catalogue in force has places and `region` (a request's `?region=`, normalised) is
-    not one of its regions. Called after `authorize`: only a caller with rights learns what exists."""
-    if region is not None:
-        check_places(edge_of(request).policy().places, region=region)
 
 
 def known_scope(request: Request, scope: str | None, *, field: str = "scope") -> None:

@@ -13,11 +13,13 @@ KIND = "policy"
 UPDATE = "policy.update"
 READ = "policy.read"
 
-# The views an operation's handler understands (features: http/guard.scoped_region and the features
+# The views an operation's handler understands (features: http/guard.scoped_place and the features
 # routes; health: HealthService). Any other view would be stored and silently read as "not full".
+# Features: `own_place` limits a caller to its own place (ADR 0027); `own_region`, its older name, means
+# the same (for a region operator, its region).
 VIEWS: dict[str, tuple[str, ...]] = {
-    "features.read": ("full", "own_region"),
-    "features.update": ("full", "own_region"),
+    "features.read": ("full", "own_region", "own_place"),
+    "features.update": ("full", "own_region", "own_place"),
     "health.read": ("full", "engines", "status"),
 }
 DEFAULT_VIEWS = ("full",)

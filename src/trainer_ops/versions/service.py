@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -56,6 +56,8 @@ class Change:
     target: str
     before: Any
     after: Any
+    # Joins the audit entry's details: e.g. `scope`, the place a feature override is for (ADR 0027).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class DocumentService:
             before=change.before,
             after=change.after,
             request_id=request_id,
-            details={**(details or {}), "kind": kind, "version": version},
+            details={**change.details, **(details or {}), "kind": kind, "version": version},
         )
         return VersionedDocument.of(kind, version, change.document)
 

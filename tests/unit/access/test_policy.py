@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from trainer_ops.access.places import PlaceIndex
 from trainer_ops.access.types import DEFAULT_POLICY, Policy, Principal, Role
 
 ADMIN = Principal(user_id="a", role=Role.ADMIN)
@@ -263,3 +264,30 @@ def test_default_policy_lets_only_admins_and_engines_upload_but_everyone_call_th
 
     assert uploaders == {Role.ADMIN, Role.SERVICE}
     assert all(DEFAULT.decide(p, "gateway.call").allowed for p in (REGION_EU, COUNTRY_KR, BRANCH_B1, TEAM_B1))
+
+
+def test_own_region_admits_the_countries_and_branches_the_catalogue_puts_under_the_region() -> None:
+    index = PlaceIndex.from_document(
+        {
+            "regions": [
+                {
+                    "code": "EU",
+                    "name": "Europe",
+                    "countries": [
+                        {"code": "DE", "name": "Germany", "branches": [{"code": "DE-1", "name": "B"}]}
+                    ],
+                },
+                {"code": "US", "name": "Americas", "countries": [{"code": "CA", "name": "Canada"}]},
+            ]
+        },
+        version=1,
+    )
+    rules = Policy.from_document(
+        {"operations": {"op": {"region": {"conditions": ["own_region"]}}}}, version=1, places=index
+    )
+
+    allowed = {
+        code: rules.decide(REGION_EU, "op", region=code).allowed for code in ("EU", "DE", "DE-1", "CA", "US")
+    }
+
+    assert allowed == {"EU": True, "DE": True, "DE-1": True, "CA": False, "US": False}

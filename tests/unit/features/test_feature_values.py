@@ -69,7 +69,7 @@ def test_effective_values_follow_a_changed_default_where_not_overridden() -> Non
 
 
 def test_feature_view_without_region_shows_default_and_every_override() -> None:
-    view = feature_view(document(), "mission_auto_assign", region=None, all_overrides=True)
+    view = feature_view(document(), "mission_auto_assign", place=None, all_overrides=True)
 
     assert view == {
         "key": "mission_auto_assign",
@@ -82,24 +82,27 @@ def test_feature_view_without_region_shows_default_and_every_override() -> None:
 
 
 def test_feature_view_for_an_overridden_region_shows_its_value() -> None:
-    view = feature_view(document(), "mission_auto_assign", region="EU", all_overrides=True)
+    view = feature_view(document(), "mission_auto_assign", place="EU", all_overrides=True, as_region=True)
 
     assert view["enabled"] is False
     assert view["defaultEnabled"] is True
-    assert view["region"] == "EU"
+    assert (view["region"], view["place"]) == ("EU", "EU")
     assert view["overridden"] is True
+    assert view["overrideFrom"] == "EU"
 
 
 def test_feature_view_for_a_region_without_override_follows_the_default() -> None:
-    view = feature_view(document(), "insight_generation", region="EU", all_overrides=True)
+    view = feature_view(document(), "insight_generation", place="EU", all_overrides=True)
 
     assert view["enabled"] is True
     assert view["overridden"] is False
+    assert view["overrideFrom"] is None
+    assert "region" not in view
     assert view["overrides"] == {}
 
 
 def test_feature_view_limited_to_own_region_hides_other_regions() -> None:
-    view = feature_view(document(), "mission_auto_assign", region="EU", all_overrides=False)
+    view = feature_view(document(), "mission_auto_assign", place="EU", all_overrides=False)
 
     assert view["overrides"] == {"EU": False}
 
@@ -108,7 +111,7 @@ def test_feature_view_without_description_shows_empty_text() -> None:
     doc = document()
     del doc["features"]["insight_generation"]["description"]
 
-    assert feature_view(doc, "insight_generation", region=None, all_overrides=True)["description"] == ""
+    assert feature_view(doc, "insight_generation", place=None, all_overrides=True)["description"] == ""
 
 
 @pytest.mark.parametrize("region", ["EU", "us-east_1", "A", "x" * 32])

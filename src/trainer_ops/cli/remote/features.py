@@ -1,4 +1,5 @@
-"""`trainer-ops features list | get | set | create | history`: feature toggles, globally or for a region."""
+"""`trainer-ops features list | get | set | create | history`: feature toggles, globally or for a place
+(`--region`, or `--place` for any region, country or branch; ADR 0027)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ KeyArgument = Annotated[str, typer.Argument(help="the feature key, e.g. quiz_aut
 RegionOption = Annotated[
     str | None, typer.Option("--region", help="a region: its effective values, or its override")
 ]
+PlaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--place",
+        help="a region, country or branch: its effective values (most specific wins), or its override",
+    ),
+]
 SWITCH = {"on": True, "true": True, "enable": True, "off": False, "false": False, "disable": False}
 
 
@@ -41,17 +49,19 @@ SWITCH = {"on": True, "true": True, "enable": True, "off": False, "false": False
 def list_features(
     ctx: typer.Context,
     region: RegionOption = None,
+    place: PlaceOption = None,
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Every feature and whether it is on (with --region, that region's effective values)."""
+    """Every feature and whether it is on (with --region or --place, that place's effective values)."""
     with api(ctx) as client:
-        body = client.get(FEATURES, region=region).json()
+        body = client.get(FEATURES, region=region, place=place).json()
+    where = place or region
     emit(
         body,
         chosen(output, as_json),
         lambda values: table_of(
-            ["feature", f"enabled in {region}" if region else "enabled"],
+            ["feature", f"enabled in {where}" if where else "enabled"],
             [[key, value] for key, value in values.items()],
         ),
     )
@@ -62,12 +72,13 @@ def get_feature(
     ctx: typer.Context,
     key: KeyArgument,
     region: RegionOption = None,
+    place: PlaceOption = None,
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """One feature: its default, whether regions may override it, and the overrides."""
+    """One feature: its default, whether places may override it, and the overrides."""
     with api(ctx) as client:
-        body = client.get(f"{FEATURES}/{key}", region=region).json()
+        body = client.get(f"{FEATURES}/{key}", region=region, place=place).json()
     emit(body, chosen(output, as_json), pairs)
 
 
@@ -79,8 +90,10 @@ def set_feature(
         str | None, typer.Argument(help="on or off (true/false); with --region and --unset, leave it out")
     ] = None,
     region: RegionOption = None,
+    place: PlaceOption = None,
     unset: Annotated[
-        bool, typer.Option("--unset", help="with --region: remove the override (follow the default)")
+        bool,
+        typer.Option("--unset", help="with --region or --place: remove the override (follow the parent's)"),
     ] = False,
     description: Annotated[str | None, typer.Option(help="a new description (admins)")] = None,
     region_overridable: Annotated[
@@ -93,8 +106,8 @@ def set_feature(
     output: OutputOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Switch a feature on or off: the global default, or with --region that region's override."""
-    changes = _changes(state, unset=unset, region=region)
+    """Switch a feature on or off: the global default, or with --region/--place that place's override."""
+    changes = _changes(state, unset=unset, place=place or region)
     if description is not None:
         changes["description"] = description
     if region_overridable is not None:
@@ -107,7 +120,7 @@ def set_feature(
             "PATCH",
             f"{FEATURES}/{key}",
             json=changes,
-            params={"region": region, "applyAt": apply_at},
+            params={"region": region, "place": place, "applyAt": apply_at},
             headers=preconditions(current, if_match, bypass_reason),
         )
     fmt = chosen(output, as_json)
@@ -115,10 +128,12 @@ def set_feature(
         emit(response.json(), fmt, lambda body: _switched(body, response))
 
 
-def _changes(state: str | None, *, unset: bool, region: str | None) -> dict[str, Any]:
+def _changes(state: str | None, *, unset: bool, place: str | None) -> dict[str, Any]:
     if unset:
-        if region is None or state is not None:
-            raise fail("--unset removes a region's override: give --region and no on/off", EXIT_USAGE)
+        if place is None or state is not None:
+            raise fail(
+                "--unset removes a place's override: give --region or --place and no on/off", EXIT_USAGE
+            )
         return {"enabled": None}
     if state is None:
         return {}
@@ -128,7 +143,8 @@ def _changes(state: str | None, *, unset: bool, region: str | None) -> dict[str,
 
 
 def _switched(body: dict[str, Any], response: Any) -> None:
-    where = f" in {body['region']}" if body.get("region") else ""
+    named = body.get("place") or body.get("region")
+    where = f" in {named}" if named else ""
     state = "on" if body.get("enabled") else "off"
     version = response.headers.get("etag", "?").strip('"')
     out.print(f"{body.get('key')} is {state}{where} (features at version {version})")

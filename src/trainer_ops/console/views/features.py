@@ -1,4 +1,4 @@
-"""Features: the matrix of every flag by its global default and each region's override, a switch per cell
+"""Features: the matrix of every flag by its global default and each place's override, a switch per cell
 (htmx swaps the row), creating a flag, and each flag's history. Each route does what the API's route in
 features/routes.py does, with the signed-in principal."""
 
@@ -13,16 +13,19 @@ from starlette.responses import Response
 
 from trainer_ops.access.types import Policy
 from trainer_ops.console.featuregrid import build_grid, history_of, parse_regions, region_columns
-from trainer_ops.console.governed import Asked, asked, offer, sent_to, submit_unless_free, where_sent
+from trainer_ops.console.governed import Asked as Governed
+from trainer_ops.console.governed import asked as governed_fields
+from trainer_ops.console.governed import offer, sent_to, submit_unless_free, where_sent
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
-from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.errors import Conflict, Forbidden, Invalid
+from trainer_ops.features.places import Asked, asked_place, authorized, visible_to
 from trainer_ops.features.schemas import FeatureCreate
 from trainer_ops.features.service import FeaturesService
-from trainer_ops.features.types import KIND, checked_region, is_region
+from trainer_ops.features.types import KIND, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
 from trainer_ops.http.governance import Proposal, refuse_if_governed
-from trainer_ops.http.guard import authorize, known_region, scoped_region
+from trainer_ops.http.guard import authorize
 
 router = page_router()
 
@@ -32,7 +35,7 @@ PAGE = "/console/features"
 SCAN_PAGE = 200
 SCAN_LIMIT = 1000
 HISTORY_SHOWN = 50
-# What the switch form posts as `enabled`; "default" removes a region's override.
+# What the switch form posts as `enabled`; "default" removes a place's override.
 VALUES = {"true": True, "false": False, "default": None}
 FIELD_ERRORS = {"key": "features.invalid_key", "description": "features.invalid_description"}
 
@@ -50,16 +53,14 @@ async def _page(
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
 ) -> Response:
-    region = scoped_region(request, me.who, "features.read", None)
-    decision = await authorize(request, me.who, "features.read", region=region)
-    own = region if decision.view == "own_region" else None
+    own = await _own_place(request, me)
     policy = edge_of(request).policy()
     document = _service(me).current().document
     grid = build_grid(
         document,
         policy=policy,
         who=me.who,
-        regions=region_columns(document, own, extra),
+        regions=region_columns(document, own, extra, visible_to(request, me.who)),
         global_switches=own is None,
     )
     return render(
@@ -75,41 +76,48 @@ async def _page(
         errors=errors or {},
         form=form or {},
         gov=offer(request, me, "features.update") if _may_switch(policy, me, own) else None,
-        wanted=Asked(),
+        wanted=Governed(),
         requested=request.query_params.get("requested", "")[:40],
     )
 
 
 def _may_switch(policy: Policy, me: SignedIn, own: str | None) -> bool:
     # Whether any switch of the page may be posted: then its "apply at" and bypass are offered.
-    return policy.decide(me.who, "features.update", region=own, overridable=True).allowed
+    return policy.decide(me.who, "features.update", region=own, scope=own, overridable=True).allowed
 
 
 @router.get(PAGE)
 async def features_page(request: Request, regions: str = "", region: str = "") -> Response:
-    """The matrix. `regions`: region columns the admin asked to see beside those with overrides;
-    `region`: one more (the "show a region" form), refused at its field when it is not a code."""
+    """The matrix. `regions`: place columns asked to see beside those with overrides; `region`: one
+    more (the "show a place" form: a region, country or branch), refused at its field when it is not a
+    code."""
     me = await signed_in(request)
     extra = parse_regions(regions)
     if region.strip():
         if not is_region(region.strip()):
             errors = {"region": "features.region_invalid"}
             return await _page(request, me, extra=extra, status=422, errors=errors, form={"region": region})
-        extra = parse_regions(",".join([*extra, region.strip()]))
+        asked = parse_regions(region)
+        refusal = await _refusal(request, me, asked)
+        if refusal is not None:
+            status, reason = refusal
+            return await _page(
+                request, me, extra=extra, status=status, errors={"region": reason}, form={"region": region}
+            )
+        extra = parse_regions(",".join([*extra, *asked]))
     return await _page(request, me, extra=extra)
 
 
 @router.post(PAGE + "/{key}/switch")
 async def switch(request: Request, key: str) -> Response:
-    """One cell's switch: set the global default (no region) or a region's override, or remove the
+    """One cell's switch: set the global default (no place) or a place's override, or remove the
     override (`enabled=default`). htmx gets the flag's row back; a plain form goes back to the page."""
     me = await signed_in(request)
     form = await checked_form(request, me)
     service = _service(me)
-    region = scoped_region(request, me.who, "features.update", checked_region(field(form, "region") or None))
     overridable = service.is_region_overridable(key)
-    await authorize(request, me.who, "features.update", region=region, overridable=overridable)
-    known_region(request, region)
+    asked = asked_place(None, field(form, "region") or None)
+    asked = await authorized(request, me.who, "features.update", asked, overridable=overridable)
     wanted = field(form, "enabled")
     if wanted not in VALUES:
         raise Invalid(
@@ -118,10 +126,9 @@ async def switch(request: Request, key: str) -> Response:
             errors=[{"field": "enabled", "message": "true, false or default"}],
         )
     changes = {"enabled": VALUES[wanted]}
-    governed = asked(request, form)
+    governed = governed_fields(request, form)
     governed.raise_if_wrong()  # shown where the page shows a switch's problems
-    params = {"featureKey": key, "region": region}
-    proposal = Proposal("features.update", KIND, changes, params)
+    proposal = Proposal("features.update", KIND, changes, {"featureKey": key, "place": asked.place})
     submitted = await submit_unless_free(request, me, proposal, governed)
     if submitted is not None and submitted.document is None:
         return sent_to(request, where_sent(request, me, submitted, PAGE))
@@ -130,7 +137,7 @@ async def switch(request: Request, key: str) -> Response:
             service.update,
             principal=me.who,
             key=key,
-            region=region,
+            place=asked.place,
             changes=changes,
             if_match=None,
             request_id=me.request_id,
@@ -143,15 +150,13 @@ async def switch(request: Request, key: str) -> Response:
 
 async def _row(request: Request, me: SignedIn, key: str, extra: list[str]) -> Response:
     # The row is drawn with the columns the page showed (the posted `regions`), so it still fits.
-    own = scoped_region(request, me.who, "features.read", None)
-    decision = await authorize(request, me.who, "features.read", region=own)
-    own = own if decision.view == "own_region" else None
+    own = await _own_place(request, me)
     document = _service(me).current().document
     grid = build_grid(
         document,
         policy=edge_of(request).policy(),
         who=me.who,
-        regions=region_columns(document, own, extra),
+        regions=region_columns(document, own, extra, visible_to(request, me.who)),
         global_switches=own is None,
         keys=[key],
     )
@@ -159,6 +164,26 @@ async def _row(request: Request, me: SignedIn, key: str, extra: list[str]) -> Re
     return render(
         request, me, "features/_row.html", grid=grid, row=grid.rows[0], extra=extra, can_history=can_history
     )
+
+
+async def _own_place(request: Request, me: SignedIn) -> str | None:
+    """The caller's own place when the policy limits it to that (its column comes first and the global
+    column is read-only); None for a caller who sees everything."""
+    asked = await authorized(request, me.who, "features.read", Asked(None))
+    return None if asked.full else asked.place
+
+
+async def _refusal(request: Request, me: SignedIn, codes: list[str]) -> tuple[int, str] | None:
+    """Why a place asked to see is refused at its field: outside what the caller may read (403, audited
+    like any denial) or not in the catalogue (422); None when it may be shown."""
+    for code in codes:
+        try:
+            await authorized(request, me.who, "features.read", Asked(code))
+        except Forbidden:
+            return 403, "features.place_refused"
+        except Invalid:
+            return 422, "features.place_unknown"
+    return None
 
 
 @router.post(PAGE)
@@ -198,11 +223,11 @@ async def create(request: Request) -> Response:
 
 @router.get(PAGE + "/{key}/history")
 async def history(request: Request, key: str, before: int | None = None) -> Response:
-    """One flag's changes, newest first: who, when, which region, old and new value."""
+    """One flag's changes, newest first: who, when, which place, old and new value."""
     me = await signed_in(request)
     await authorize(request, me.who, "features.history")
     service = _service(me)
-    service.detail(key, region=None, all_overrides=True)  # 404 for an unknown key
+    service.detail(key, place=None, all_overrides=True)  # 404 for an unknown key
     entries, more = await run_in_threadpool(_scan, service, key, before)
     return render(request, me, "features/history.html", key=key, entries=entries, more=more)
 
