@@ -146,6 +146,39 @@ def test_features_list_get_set_create_with_regions(cli: Cli) -> None:
     assert cli.json("features", "list") == cli.api("GET", "/operator/ops/features").json()
 
 
+def test_features_at_a_branch_inherit_from_its_country_and_region_most_specific_wins(cli: Cli) -> None:
+    places = {
+        "regions": [
+            {
+                "code": "APAC",
+                "name": "Asia Pacific",
+                "countries": [
+                    {"code": "KR", "name": "Korea", "branches": [{"code": "KR-0012", "name": "Gangnam"}]}
+                ],
+            }
+        ]
+    }
+    version = cli.api("GET", "/operator/ops/places").headers["etag"]
+    assert (
+        cli.api("PUT", "/operator/ops/places", json=places, headers={"If-Match": version}).status_code == 200
+    )
+    assert cli("features", "set", "quiz_auto_generate", "on", "--region", "APAC").exit_code == 0
+    branch_off = cli("features", "set", "quiz_auto_generate", "off", "--place", "KR-0012")
+    assert branch_off.exit_code == 0, branch_off.output
+    assert "quiz_auto_generate is off in KR-0012" in branch_off.stdout
+
+    at_branch = cli.json("features", "list", "--place", "KR-0012")
+    at_country = cli.json("features", "list", "--place", "KR")
+
+    assert at_branch == cli.api("GET", "/operator/ops/features", params={"place": "KR-0012"}).json()
+    assert (at_branch["quiz_auto_generate"], at_country["quiz_auto_generate"]) == (False, True)
+    assert cli("features", "set", "quiz_auto_generate", "--unset", "--place", "KR-0012").exit_code == 0
+    assert cli.json("features", "list", "--place", "KR-0012")["quiz_auto_generate"] is True
+    unknown = cli("features", "list", "--place", "JP")
+    assert unknown.exit_code == 1
+    assert "places.unknown" in unknown.stderr or "422" in unknown.stderr
+
+
 def test_features_refusals_and_usage(cli: Cli) -> None:
     missing = cli("features", "get", "no_such_feature")
     twice = cli("features", "create", "quiz_auto_generate")
