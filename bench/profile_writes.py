@@ -17,9 +17,9 @@ them are merged. `callgrind` runs `cpu` under valgrind for instruction counts (l
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import subprocess
@@ -33,8 +33,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_bench import TOGGLE_FEATURE, scratch_postgres  # noqa: E402
-from profile_hot_path import TOKEN, Lifespan, _run, build  # noqa: E402
+from api_bench import TOGGLE_FEATURE, scratch_postgres
+from profile_hot_path import TOKEN, Lifespan, _run, build
 
 PATH = f"/operator/ops/features/{TOGGLE_FEATURE}"
 BODIES = (b'{"enabled": true}', b'{"enabled": false}')
@@ -83,9 +83,20 @@ def patch_runner(app: Any) -> Callable[[], Awaitable[None]]:
     return one
 
 
+def _as_serve_does() -> None:
+    """What `trainer-ops serve` does between building the app and serving (a source tree from before
+    ADR 0031 has nothing to do)."""
+    try:
+        from trainer_ops.infra.process import freeze_startup_heap
+    except ImportError:
+        return
+    freeze_startup_heap()
+
+
 def _with_app(database_url: str, body: Callable[[Any], Awaitable[Any]]) -> Any:
     with tempfile.TemporaryDirectory(prefix="trainer-ops-writes-") as tmp:
         app = build("baseline", Path(tmp), database_url)
+        _as_serve_does()
 
         async def inside() -> Any:
             async with Lifespan(app):
@@ -121,6 +132,7 @@ PHASES = (
     ("writer batch", "trainer_ops.db.writer", "BatchWriter", "_run_batch"),
     ("  chain lock + head", "trainer_ops.audit.service", "AuditService", "begin"),
     ("  current version", "trainer_ops.versions.store", "VersionStore", "current"),
+    ("  latest version (ORM)", "trainer_ops.versions.store", "VersionStore", "latest"),
     ("  version + entry", "trainer_ops.versions.service", "DocumentService", "_write"),
     ("  insert entries", "trainer_ops.audit.service", "AuditService", "flush"),
     ("  commit", "sqlalchemy.orm.session", "SessionTransaction", "commit"),
@@ -146,15 +158,17 @@ def install_phases() -> dict[str, float]:
     table: dict[str, float] = {}
     for name, module, cls, attr in PHASES:
         owner = getattr(importlib.import_module(module), cls)
-        setattr(owner, attr, _timed(table, name, getattr(owner, attr)))
+        if hasattr(owner, attr):  # an older source tree may lack it (comparing before and after)
+            setattr(owner, attr, _timed(table, name, getattr(owner, attr)))
     return table
 
 
 def print_phases(table: dict[str, float], total: float, count: int) -> None:
     print(f"CPU per write (thread CPU, µs), {count} toggles")
     print(f"{'process (all threads)':<24}{total / count * 1e6:>8,.0f}")
-    for name, *_ in PHASES:
-        print(f"{name:<24}{table.get(name, 0.0) / count * 1e6:>8,.0f}")
+    for name in ["event loop (ASGI app)", *(phase[0] for phase in PHASES)]:
+        if name in table:
+            print(f"{name:<24}{table[name] / count * 1e6:>8,.0f}")
 
 
 def cmd_phases(args: argparse.Namespace) -> None:
@@ -165,9 +179,10 @@ def cmd_phases(args: argparse.Namespace) -> None:
         for _ in range(args.warmup):
             await one()
         table.clear()
-        c0 = time.process_time()
+        c0, t0 = time.process_time(), time.thread_time()
         for _ in range(args.requests):
             await one()
+        table["event loop (ASGI app)"] = time.thread_time() - t0
         return time.process_time() - c0
 
     print_phases(table, _with_app(args.database_url, body), args.requests)
@@ -204,6 +219,18 @@ class AllThreads:
         return stats
 
 
+def _package(filename: str) -> str:
+    """`sqlalchemy`, `trainer_ops.audit`, `builtins`...: where a profiled function lives."""
+    if filename == "~":
+        return "builtins (C)"
+    parts = Path(filename).parts
+    for root in ("site-packages", "src"):
+        if root in parts:
+            rest = parts[parts.index(root) + 1 :]
+            return ".".join(rest[:2]) if rest[0] == "trainer_ops" else rest[0]
+    return "stdlib: " + Path(filename).stem
+
+
 def cmd_cprofile(args: argparse.Namespace) -> None:
     threads = AllThreads()
     threads.start()  # before the app starts its thread pool and writer
@@ -225,6 +252,12 @@ def cmd_cprofile(args: argparse.Namespace) -> None:
     stats = threads.stats(stream)
     calls = stats.total_calls / args.requests  # type: ignore[attr-defined]
     print(f"{calls:,.0f} Python function calls per write (all threads; load independent)")
+    by_package: dict[str, int] = {}
+    for (filename, _line, _name), (_cc, ncalls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
+        package = _package(filename)
+        by_package[package] = by_package.get(package, 0) + ncalls
+    for package, n in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {package:<28}{n / args.requests:>8,.0f}")
     stats.strip_dirs().sort_stats(args.sort).print_stats(args.top)
     if args.callers:
         stats.print_callers(args.callers)
@@ -267,9 +300,15 @@ def cmd_server(args: argparse.Namespace) -> None:
     table = install_phases() if args.phases else {}
     with tempfile.TemporaryDirectory(prefix="trainer-ops-writes-") as tmp:
         app = build("baseline", Path(tmp), args.database_url)
+        _as_serve_does()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-            loop="uvloop", http="httptools",
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
         )
         server = uvicorn.Server(config)
         marks: dict[str, float] = {}
@@ -280,11 +319,13 @@ def cmd_server(args: argparse.Namespace) -> None:
             ready.set()
             _, _ = done.get()
             marks["cpu0"] = time.process_time()
+            marks["user0"], marks["sys0"] = os.times()[:2]
             for profile in threads.profiles:
                 profile.clear()
             table.clear()
             _, _ = done.get()
             marks["cpu1"] = time.process_time()
+            marks["user1"], marks["sys1"] = os.times()[:2]
             server.should_exit = True
 
         watcher = threading.Thread(target=watch)
@@ -298,7 +339,12 @@ def cmd_server(args: argparse.Namespace) -> None:
         watcher.join()
     client.join()
     cpu = (marks["cpu1"] - marks["cpu0"]) / args.requests * 1e6
-    print(f"server CPU {cpu:,.0f} µs per toggle ({args.requests} toggles after {args.warmup})")
+    user = (marks["user1"] - marks["user0"]) / args.requests * 1e6
+    system = (marks["sys1"] - marks["sys0"]) / args.requests * 1e6
+    print(
+        f"server CPU {cpu:,.0f} µs per toggle (user {user:,.0f}, system {system:,.0f}; "
+        f"{args.requests} toggles after {args.warmup})"
+    )
     if args.phases:
         print_phases(table, marks["cpu1"] - marks["cpu0"], args.requests)
     if args.profile:
@@ -346,7 +392,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    command = {"cpu": cmd_cpu, "phases": cmd_phases, "cprofile": cmd_cprofile, "server": cmd_server, "callgrind": cmd_callgrind}[args.command]
+    command = {
+        "cpu": cmd_cpu,
+        "phases": cmd_phases,
+        "cprofile": cmd_cprofile,
+        "server": cmd_server,
+        "callgrind": cmd_callgrind,
+    }[args.command]
     if args.database_url:
         with scratch_postgres(args.database_url) as url:
             args.database_url = url

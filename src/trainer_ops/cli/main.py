@@ -18,6 +18,7 @@ from trainer_ops.cli.policy import policy_app
 from trainer_ops.config import Settings
 from trainer_ops.db import migrate
 from trainer_ops.errors import TrainerOpsError
+from trainer_ops.infra.process import freeze_startup_heap
 
 app = typer.Typer(
     help="trainer-ops: the System Operations layer of Retail AI Trainer.",
@@ -79,6 +80,7 @@ def serve(
     )
     out.print(f"API reference: {base}/docs")
     web = create_app(settings, ops=ops)
+    freeze_startup_heap()
     draining.serve(
         web,
         host=host,

@@ -184,13 +184,14 @@ class DocumentService:
         details: dict[str, Any] | None = None,
     ) -> VersionedDocument:
         body = orjson.dumps(change.document)
+        what = {"target": change.target, "before": change.before, "after": change.after}
         self._store.insert(
             session,
             (
                 kind,
                 version,
                 body.decode(),
-                orjson.dumps({"target": change.target, "before": change.before, "after": change.after}).decode(),
+                orjson.dumps(what).decode(),
                 int(self._clock.now() * 1000),
                 actor.user_id,
                 actor.role,
