@@ -153,7 +153,7 @@ async def patch_feature(
         request,
         who,
         Proposal("features.update", KIND, changes, params, if_match),
-        lambda: service.update(
+        lambda: service.update_async(
             principal=who,
             key=featureKey,
             region=region,

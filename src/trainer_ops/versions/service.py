@@ -272,18 +272,36 @@ class DocumentEditor:
         if_match: frozenset[int] | None,
         request_id: str,
     ) -> VersionedDocument:
-        doc = self._writer.run(
-            lambda session: self._documents.change(
-                session,
-                kind=self.kind,
-                actor=actor_of(principal),
-                if_match=if_match,
-                apply=lambda document: self.change_of(document, changes),
-                request_id=request_id,
-            )
-        )
+        doc = self._writer.run(self._unit(principal, changes, if_match, request_id))
         self._holder.publish(doc)
         return doc
+
+    async def update_async(
+        self,
+        *,
+        principal: Principal,
+        changes: dict[str, Any],
+        if_match: frozenset[int] | None,
+        request_id: str,
+    ) -> VersionedDocument:
+        """`update` for the API's route, awaited on the event loop (no pool thread waits for the
+        commit, ADR 0031). Publishing the new snapshot is in-memory work only."""
+        doc = await self._writer.run_async(self._unit(principal, changes, if_match, request_id))
+        self._holder.publish(doc)
+        return doc
+
+    def _unit(
+        self, principal: Principal, changes: dict[str, Any], if_match: frozenset[int] | None, request_id: str
+    ) -> Callable[[Session], VersionedDocument]:
+        actor = actor_of(principal)
+        return lambda session: self._documents.change(
+            session,
+            kind=self.kind,
+            actor=actor,
+            if_match=if_match,
+            apply=lambda document: self.change_of(document, changes),
+            request_id=request_id,
+        )
 
     def change_of(self, document: dict[str, Any], changes: dict[str, Any]) -> Change:
         """`changes` merged into `document`, checked (422): pure, so a change request can preview it."""
