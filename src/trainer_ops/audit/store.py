@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trainer_ops.audit.models import AuditCheckpointRow, AuditEntryRow
 from trainer_ops.audit.types import GENESIS_HASH
+from trainer_ops.db.libpq import exec_params
 
 # pg_advisory_xact_lock key that serialises appends across every replica ("tops" in ASCII).
 CHAIN_LOCK_KEY = 0x746F7073
@@ -43,6 +44,7 @@ _ROW_INSERT = (
 )
 _PG_INSERT = _ROW_INSERT.format(*["%s"] * len(ENTRY_COLUMNS))
 _SQLITE_INSERT = _ROW_INSERT.format(*["?"] * len(ENTRY_COLUMNS))
+_PG_INSERT_ONE = _ROW_INSERT.format(*[f"${n + 1}" for n in range(len(ENTRY_COLUMNS))]).encode()
 
 
 def _head_of(row: Any) -> tuple[int, str, int]:
@@ -94,9 +96,13 @@ class AuditStore:
         prepared statement once per row."""
         connection = session.connection()
         values = [tuple(row[c] for c in ENTRY_COLUMNS) for row in rows]
-        driver = connection.connection.driver_connection
-        statement = _PG_INSERT if connection.dialect.name == "postgresql" else _SQLITE_INSERT
-        cursor = driver.cursor()  # type: ignore[union-attr]
+        driver: Any = connection.connection.driver_connection
+        postgres = connection.dialect.name == "postgresql"
+        if postgres and len(values) == 1:  # a change's one entry: libpq, not psycopg's pipeline
+            exec_params(driver, _PG_INSERT_ONE, values[0])
+            return
+        statement = _PG_INSERT if postgres else _SQLITE_INSERT
+        cursor = driver.cursor()
         try:
             cursor.executemany(statement, values)
         finally:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trainer_ops.db.libpq import exec_params
 from trainer_ops.versions.models import DocumentVersionRow
 
 # The write path's two statements as plain SQL on the driver (ADR 0031): run once per change on the
@@ -26,28 +27,30 @@ _INSERT = (
     f"INSERT INTO document_versions ({', '.join(WRITE_COLUMNS)}) "  # noqa: S608 - constant names
     f"VALUES ({', '.join(['{}'] * len(WRITE_COLUMNS))})"
 )
-# Each driver's placeholder: sqlite3 takes `?`, psycopg `%s`.
-_SQL = {
-    dialect: (_LATEST.format(mark), _INSERT.format(*[mark] * len(WRITE_COLUMNS)))
-    for dialect, mark in (("sqlite", "?"), ("postgresql", "%s"))
-}
-
-
-def _driver(session: Session) -> tuple[Any, tuple[str, str]]:
-    """The DB-API connection of the session's transaction, and the two statements in its paramstyle.
-    The same connection and transaction as the session's: the rows commit or roll back with it."""
-    connection = session.connection()
-    return connection.connection.driver_connection, _SQL[connection.dialect.name]
+# sqlite3 takes `?`; PostgreSQL's statements go through libpq (`$n`, db/libpq.py).
+_SQLITE = (_LATEST.format("?"), _INSERT.format(*["?"] * len(WRITE_COLUMNS)))
+_PG = (
+    _LATEST.format("$1").encode(),
+    _INSERT.format(*[f"${n + 1}" for n in range(len(WRITE_COLUMNS))]).encode(),
+)
 
 
 class VersionStore:
     def current(self, session: Session, kind: str) -> tuple[int, str] | None:
         """(version, document JSON) of the newest version of `kind`, for a change: read inside the
-        writer's transaction, under the chain lock, so no other writer can add a version meanwhile."""
-        driver, (latest, _insert) = _driver(session)
+        writer's transaction, under the chain lock, so no other writer can add a version meanwhile.
+        On the session's own DB-API connection, so in its transaction."""
+        connection = session.connection()
+        driver: Any = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            result = exec_params(driver, _PG[0], (kind,))
+            if result.ntuples == 0:
+                return None
+            version, document = (result.get_value(0, column) or b"" for column in range(2))
+            return int(version), document.decode()
         cursor = driver.cursor()
         try:
-            cursor.execute(latest, (kind,))
+            cursor.execute(_SQLITE[0], (kind,))
             row = cursor.fetchone()
         finally:
             cursor.close()
@@ -55,10 +58,14 @@ class VersionStore:
 
     def insert(self, session: Session, values: tuple[Any, ...]) -> None:
         """One version row, its values in WRITE_COLUMNS order; no ORM object, no statement compiled."""
-        driver, (_latest, insert) = _driver(session)
+        connection = session.connection()
+        driver: Any = connection.connection.driver_connection
+        if connection.dialect.name == "postgresql":
+            exec_params(driver, _PG[1], values)
+            return
         cursor = driver.cursor()
         try:
-            cursor.execute(insert, values)
+            cursor.execute(_SQLITE[1], values)
         finally:
             cursor.close()
 
