@@ -6,12 +6,16 @@ PATCH at a time, with no sockets, so the figure is the server's own work: proces
 thread: event loop, thread pool, writer) per write.
 
     .venv/bin/python bench/profile_writes.py cpu                 # CPU µs and wall µs per toggle
+    .venv/bin/python bench/profile_writes.py phases              # CPU µs per toggle by thread and part
     .venv/bin/python bench/profile_writes.py cprofile --top 40   # cProfile over every thread
+    .venv/bin/python bench/profile_writes.py server --phases     # through uvicorn (httptools, uvloop)
     .venv/bin/python bench/profile_writes.py cpu --database-url postgresql://postgres@127.0.0.1:5432/x
 
 `cprofile` profiles the writer thread and the thread pool too (cProfile alone sees one thread): a
 `threading.setprofile` hook starts a profiler in each thread the app creates, and the stats of all of
-them are merged. `callgrind` runs `cpu` under valgrind for instruction counts (load independent).
+them are merged. `phases` times parts with each thread's own CPU clock, so a wait (disk, lock, GIL) is
+not counted. `callgrind` runs `cpu` under valgrind for instruction counts (load independent, slow).
+With `--database-url` a scratch database is created and dropped, as api_bench.py does.
 """
 
 from __future__ import annotations
