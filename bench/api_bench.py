@@ -191,6 +191,9 @@ class Server:
             env["TRAINER_OPS_BOOTSTRAP_ADMIN_TOKEN"] = ADMIN_TOKEN
             # Always explicit: the default SQLite path has moved before (home, then the working directory).
             env["TRAINER_OPS_DATABASE_URL"] = self.database_url or f"sqlite:///{self.home / 'trainer-ops.db'}"
+            if env.get("PYTHONPATH"):  # the server runs in its home: PYTHONPATH=src must still find src
+                paths = env["PYTHONPATH"].split(os.pathsep)
+                env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths if p)
             with self.log_path.open("ab") as log:
                 self.proc = subprocess.Popen(
                     server_command(self.variant, self.port),

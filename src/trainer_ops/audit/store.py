@@ -7,11 +7,12 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import Select, insert, select, text, union_all
+from sqlalchemy import Select, select, text, union_all
 from sqlalchemy.orm import Session
 
 from trainer_ops.audit.models import AuditCheckpointRow, AuditEntryRow
 from trainer_ops.audit.types import GENESIS_HASH
+from trainer_ops.db.libpq import exec_params
 
 # pg_advisory_xact_lock key that serialises appends across every replica ("tops" in ASCII).
 CHAIN_LOCK_KEY = 0x746F7073
@@ -32,16 +33,18 @@ ENTRY_COLUMNS = (
 )
 
 
-_INSERT = insert(AuditEntryRow.__table__)  # type: ignore[arg-type]
 _HEAD = "SELECT seq, hash, ts_ms FROM audit_entries ORDER BY seq DESC LIMIT 1"
 # PostgreSQL's batch start, one message and one round trip: open the transaction, take the chain lock,
 # read the head. Three statements, not one: under READ COMMITTED each statement reads a fresh snapshot,
 # so the head is read after the lock is held and sees every batch committed before it.
 _PG_BEGIN_LOCK_HEAD = f"BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY}); {_HEAD}".encode()
-_PG_INSERT = (
+_ROW_INSERT = (
     f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) "  # noqa: S608 - constant column names
-    f"VALUES ({', '.join(['%s'] * len(ENTRY_COLUMNS))})"
+    f"VALUES ({', '.join(['{}'] * len(ENTRY_COLUMNS))})"
 )
+_PG_INSERT = _ROW_INSERT.format(*["%s"] * len(ENTRY_COLUMNS))
+_SQLITE_INSERT = _ROW_INSERT.format(*["?"] * len(ENTRY_COLUMNS))
+_PG_INSERT_ONE = _ROW_INSERT.format(*[f"${n + 1}" for n in range(len(ENTRY_COLUMNS))]).encode()
 
 
 def _head_of(row: Any) -> tuple[int, str, int]:
@@ -76,20 +79,34 @@ class AuditStore:
 
     def head(self, session: Session) -> tuple[int, str, int]:
         """(seq, hash, ts_ms) of the last entry, or (0, genesis, 0) for an empty log."""
-        # Plain SQL on the driver: read once per batch on the writer's hot path, where compiling an
-        # ORM select cost more than the query itself.
-        return _head_of(session.connection().exec_driver_sql(_HEAD).first())
+        # Plain SQL on the DB-API connection: read once per batch on the writer's hot path, where
+        # compiling an ORM select cost more than the query itself, and SQLAlchemy's own execution
+        # path (events, result wrapping) more than SQLite's.
+        cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_HEAD)
+            return _head_of(cursor.fetchone())
+        finally:
+            cursor.close()
 
     def append_many(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """Insert a unit's entries at once, without ORM bookkeeping per entry. On PostgreSQL straight
-        through psycopg, whose executemany pipelines the rows in one round trip (measured faster than
-        SQLAlchemy's executemany, and than one INSERT ... SELECT FROM unnest)."""
+        """Insert a unit's entries at once, straight through the driver: no ORM bookkeeping, no
+        statement compiled. psycopg's executemany pipelines the rows in one round trip (measured faster
+        than SQLAlchemy's executemany, and than one INSERT ... SELECT FROM unnest); sqlite3's runs the
+        prepared statement once per row."""
         connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
-            driver.cursor().executemany(_PG_INSERT, [tuple(row[c] for c in ENTRY_COLUMNS) for row in rows])
+        values = [tuple(row[c] for c in ENTRY_COLUMNS) for row in rows]
+        driver: Any = connection.connection.driver_connection
+        postgres = connection.dialect.name == "postgresql"
+        if postgres and len(values) == 1:  # a change's one entry: libpq, not psycopg's pipeline
+            exec_params(driver, _PG_INSERT_ONE, values[0])
             return
-        connection.execute(_INSERT, rows)
+        statement = _PG_INSERT if postgres else _SQLITE_INSERT
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(statement, values)
+        finally:
+            cursor.close()
 
     def query(
         self,

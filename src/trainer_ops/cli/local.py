@@ -45,6 +45,7 @@ def serve(
     from trainer_ops.app import build_ops, create_app
     from trainer_ops.cli import draining  # uvicorn is imported only to serve
     from trainer_ops.config import Settings
+    from trainer_ops.infra.process import freeze_startup_heap
 
     settings = Settings()
     host = host or settings.host
@@ -69,6 +70,7 @@ def serve(
     out.print(f"  trainer-ops --server {base} config get", soft_wrap=True)
     out.print(f"API reference: {base}/docs")
     web = create_app(settings, ops=ops)
+    freeze_startup_heap()  # start-up's objects leave the collector's generations (ADR 0031)
     draining.serve(
         web,
         host=host,

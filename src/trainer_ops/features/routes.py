@@ -87,7 +87,8 @@ async def create_feature(request: Request, who: Principal = Depends(principal)) 
         request,
         who,
         Proposal("features.create", KIND, {"key": new.key, **spec}),
-        lambda: service.create(
+        lambda: run_in_threadpool(
+            service.create,
             principal=who,
             key=new.key,
             enabled=new.enabled,
@@ -185,7 +186,7 @@ async def patch_feature(
         request,
         who,
         Proposal("features.update", KIND, changes, params, if_match),
-        lambda: service.update(
+        lambda: service.update_async(
             principal=who,
             key=featureKey,
             place=asked.place,

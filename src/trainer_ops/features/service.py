@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from trainer_ops.access.places import EMPTY_INDEX, PlaceIndex
 from trainer_ops.access.service import actor_of
@@ -117,6 +118,29 @@ class FeaturesService:
             principal, lambda document: self.change_of(document, key, place, changes), if_match, request_id
         )
 
+    async def update_async(
+        self,
+        *,
+        principal: Principal,
+        key: str,
+        place: str | None,
+        changes: dict[str, Any],
+        if_match: frozenset[int] | None,
+        request_id: str,
+    ) -> VersionedDocument:
+        """`update` for the API's route, awaited on the event loop (no pool thread waits for the
+        commit, ADR 0031). Publishing the new snapshot is in-memory work only."""
+        doc = await self._writer.run_async(
+            self._unit(
+                principal,
+                lambda document: self.change_of(document, key, place, changes),
+                if_match,
+                request_id,
+            )
+        )
+        self._holder.publish(doc)
+        return doc
+
     def change_of(
         self, document: dict[str, Any], key: str, place: str | None, changes: dict[str, Any]
     ) -> Change:
@@ -188,18 +212,18 @@ class FeaturesService:
     def _change(
         self, principal: Principal, apply: Any, if_match: frozenset[int] | None, request_id: str
     ) -> VersionedDocument:
-        doc = self._writer.run(
-            lambda session: self._documents.change(
-                session,
-                kind=KIND,
-                actor=actor_of(principal),
-                if_match=if_match,
-                apply=apply,
-                request_id=request_id,
-            )
-        )
+        doc = self._writer.run(self._unit(principal, apply, if_match, request_id))
         self._holder.publish(doc)
         return doc
+
+    def _unit(
+        self, principal: Principal, apply: Any, if_match: frozenset[int] | None, request_id: str
+    ) -> Callable[[Session], VersionedDocument]:
+        """The writer's unit of work for one change of the features document."""
+        actor = actor_of(principal)
+        return lambda session: self._documents.change(
+            session, kind=KIND, actor=actor, if_match=if_match, apply=apply, request_id=request_id
+        )
 
     @staticmethod
     def _spec(document: dict[str, Any], key: str) -> dict[str, Any]:

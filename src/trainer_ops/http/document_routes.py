@@ -61,7 +61,7 @@ def add_document_routes(
             request,
             who,
             proposal,
-            lambda: editor(request).update(
+            lambda: editor(request).update_async(
                 principal=who, changes=changes, if_match=if_match, request_id=request_id_of(request)
             ),
         )

@@ -4,7 +4,7 @@ approvals or for its `applyAt`, or at once through the audited emergency bypass.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -116,16 +116,20 @@ async def govern(request: Request, who: Principal, proposal: Proposal) -> Govern
 
 
 async def write_unless_governed(
-    request: Request, who: Principal, proposal: Proposal, write: Callable[[], VersionedDocument]
+    request: Request,
+    who: Principal,
+    proposal: Proposal,
+    write: Callable[[], Awaitable[VersionedDocument]],
 ) -> Response | VersionedDocument:
     """The gate, then the route's own write: the 202 of a change request as it is, the version a bypass
-    wrote, or `write()` run off the event loop when nothing governs the change."""
+    wrote, or `await write()` when nothing governs the change (a service's `update_async`, which
+    awaits the writer on the loop, or a sync call sent to the thread pool)."""
     gated = await govern(request, who, proposal)
     if gated is not None and gated.response is not None:
         return gated.response
     if gated is not None and gated.document is not None:
         return gated.document
-    return await run_in_threadpool(write)
+    return await write()
 
 
 async def run_unless_governed(

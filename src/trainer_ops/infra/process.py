@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -39,3 +40,13 @@ class ProcessSampler:
     def memory(self) -> float:
         """Resident memory as a share of the machine's memory."""
         return float(self._process.memory_info().rss / self._total_memory)
+
+
+def freeze_startup_heap() -> None:
+    """Hide what start-up built (modules, routes, schemas, the app: ~190,000 objects) from the cyclic
+    garbage collector for good (`gc.freeze`). Each full collection otherwise walked all of it again:
+    ~120 ms of CPU every few hundred writes, a few hundred µs per write on average (ADR 0031). Frozen
+    objects are still freed by reference counting; only cycles among them would stay, and start-up's
+    objects live as long as the process anyway. Called once, by `serve`, just before serving."""
+    gc.collect()
+    gc.freeze()

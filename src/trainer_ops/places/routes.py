@@ -82,8 +82,12 @@ async def put_places(request: Request, who: Principal = Depends(principal)) -> R
         request,
         who,
         proposal,
-        lambda: _service(request).replace(
-            principal=who, document=document, if_match=if_match, request_id=request_id_of(request)
+        lambda: run_in_threadpool(
+            _service(request).replace,
+            principal=who,
+            document=document,
+            if_match=if_match,
+            request_id=request_id_of(request),
         ),
     )
     if isinstance(written, Response):

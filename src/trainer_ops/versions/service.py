@@ -17,8 +17,7 @@ from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
 from trainer_ops.errors import Invalid, PreconditionFailed
 from trainer_ops.infra.clock import Clock
-from trainer_ops.versions.models import DocumentVersionRow
-from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
+from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument, make_etag
 from trainer_ops.versions.store import VersionStore
 
 MAX_HISTORY_PAGE = 200
@@ -130,24 +129,25 @@ class DocumentService:
         both become version N+1.
         A change that changes nothing writes nothing and returns the current version.
         """
-        row = self._store.latest(session, kind)
+        row = self._store.current(session, kind)
         if row is None:
             raise Invalid(_MISSING[kind], f"the store has no {kind} document; run `trainer-ops db upgrade`")
-        if if_match is not None and row.version not in if_match:
+        version, stored = row
+        if if_match is not None and version not in if_match:
             asked = ", ".join(str(v) for v in sorted(if_match)) or "no version this server issued"
             raise PreconditionFailed(
                 _STALE[kind],
-                f"If-Match names {asked} but the current version is {row.version}; read it again and retry",
-                extra={"currentVersion": row.version},
+                f"If-Match names {asked} but the current version is {version}; read it again and retry",
+                extra={"currentVersion": version},
             )
-        current = self._parse(kind, row.document)
-        change = apply(self._parse(kind, row.document))  # a second parse: a cheaper deep copy
+        current = self._parse(kind, stored)
+        change = apply(self._parse(kind, stored))  # a second parse: a cheaper deep copy
         if change.document == current:
-            return VersionedDocument.of(kind, row.version, current)
+            return VersionedDocument.of(kind, version, current)
         return self._write(
             session,
             kind=kind,
-            version=row.version + 1,
+            version=version + 1,
             actor=actor,
             request_id=request_id,
             change=change,
@@ -185,19 +185,19 @@ class DocumentService:
         action: Action = Action.UPDATE_CONFIG,
         details: dict[str, Any] | None = None,
     ) -> VersionedDocument:
-        self._store.add(
+        body = orjson.dumps(change.document)
+        what = {"target": change.target, "before": change.before, "after": change.after}
+        self._store.insert(
             session,
-            DocumentVersionRow(
-                kind=kind,
-                version=version,
-                document=orjson.dumps(change.document).decode(),
-                change=orjson.dumps(
-                    {"target": change.target, "before": change.before, "after": change.after}
-                ).decode(),
-                created_at_ms=int(self._clock.now() * 1000),
-                actor_user_id=actor.user_id,
-                actor_role=actor.role,
-                request_id=request_id,
+            (
+                kind,
+                version,
+                body.decode(),
+                orjson.dumps(what).decode(),
+                int(self._clock.now() * 1000),
+                actor.user_id,
+                actor.role,
+                request_id,
             ),
         )
         self._audit.append(
@@ -210,7 +210,8 @@ class DocumentService:
             request_id=request_id,
             details={**change.details, **(details or {}), "kind": kind, "version": version},
         )
-        return VersionedDocument.of(kind, version, change.document)
+        # The bytes just stored are the snapshot's body too: the document is serialised once.
+        return VersionedDocument(kind, version, change.document, body, make_etag(version))
 
     def history(self, session: Session, kind: str, *, cursor: int | None, limit: int) -> HistoryPage:
         if not 1 <= limit <= MAX_HISTORY_PAGE:
@@ -273,18 +274,36 @@ class DocumentEditor:
         if_match: frozenset[int] | None,
         request_id: str,
     ) -> VersionedDocument:
-        doc = self._writer.run(
-            lambda session: self._documents.change(
-                session,
-                kind=self.kind,
-                actor=actor_of(principal),
-                if_match=if_match,
-                apply=lambda document: self.change_of(document, changes),
-                request_id=request_id,
-            )
-        )
+        doc = self._writer.run(self._unit(principal, changes, if_match, request_id))
         self._holder.publish(doc)
         return doc
+
+    async def update_async(
+        self,
+        *,
+        principal: Principal,
+        changes: dict[str, Any],
+        if_match: frozenset[int] | None,
+        request_id: str,
+    ) -> VersionedDocument:
+        """`update` for the API's route, awaited on the event loop (no pool thread waits for the
+        commit, ADR 0031). Publishing the new snapshot is in-memory work only."""
+        doc = await self._writer.run_async(self._unit(principal, changes, if_match, request_id))
+        self._holder.publish(doc)
+        return doc
+
+    def _unit(
+        self, principal: Principal, changes: dict[str, Any], if_match: frozenset[int] | None, request_id: str
+    ) -> Callable[[Session], VersionedDocument]:
+        actor = actor_of(principal)
+        return lambda session: self._documents.change(
+            session,
+            kind=self.kind,
+            actor=actor,
+            if_match=if_match,
+            apply=lambda document: self.change_of(document, changes),
+            request_id=request_id,
+        )
 
     def change_of(self, document: dict[str, Any], changes: dict[str, Any]) -> Change:
         """`changes` merged into `document`, checked (422): pure, so a change request can preview it."""
