@@ -22,6 +22,9 @@ from trainer_ops.audit.types import SYSTEM_ACTOR
 from trainer_ops.config import Settings
 
 ADMIN_TOKEN = "tops_test-admin-token-0123456789abcdef"
+# No access log in tests, except where it is the subject (tests/integration/test_access_log.py turns it
+# on): thousands of servers writing lines to the workers' stdout say nothing and cost time.
+os.environ.setdefault("TRAINER_OPS_ACCESS_LOG", "false")
 PG_ADMIN_DSN = os.environ.get("TRAINER_OPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

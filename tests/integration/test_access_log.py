@@ -26,6 +26,12 @@ def lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The access log is on by default; tests/conftest.py turns it off for every other test."""
+    return settings.model_copy(update={"access_log": True})
+
+
+@pytest.fixture
 def cached(settings: Settings) -> Iterator[tuple[TestClient, Ops]]:
     """An app that caches tokens, the admin's already cached: the hot reads and gateway calls take the
     fast paths. Their routes are removed, so an answer can only have come from a fast path."""

@@ -88,7 +88,7 @@ CASES = [
         lambda c, ops: ops.features.update(
             principal=DAVE,
             key="quiz_auto_generate",
-            region=None,
+            place=None,
             changes={"enabled": True},
             if_match=None,
             request_id="x",

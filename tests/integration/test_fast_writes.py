@@ -25,7 +25,7 @@ def _toggle(ops: Ops, who: str, enabled: bool, if_match: frozenset[int] | None) 
     doc = ops.features.update(
         principal=Principal(who, Role.ADMIN),
         key=FEATURE,
-        region=None,
+        place=None,
         changes={"enabled": enabled},
         if_match=if_match,
         request_id=f"{who}-{enabled}",

@@ -67,7 +67,8 @@ def _fingerprint(token: str, owner: str) -> str:
 
 def owned_by(session_id: str, owner: str) -> bool:
     token, _, mark = session_id.removeprefix("sess_").partition(".")
-    return bool(mark) and hmac.compare_digest(mark, _fingerprint(token, owner))
+    # As bytes: compare_digest refuses str with non-ASCII characters, and an id is caller input.
+    return bool(mark) and hmac.compare_digest(mark.encode(), _fingerprint(token, owner).encode())
 
 
 class MemorySessionLeases:

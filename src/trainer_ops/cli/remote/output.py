@@ -23,6 +23,7 @@ EXIT_CODES = (
     "2 usage (bad arguments, no server configured); 3 the server could not be reached."
 )
 out = Console(soft_wrap=True)
+PIPED_WIDTH = 250
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -126,7 +127,9 @@ def table_of(columns: list[str], rows: list[list[Any]], title: str | None = None
     table = Table(*columns, title=title)
     for row in rows:
         table.add_row(*(escape(cell if isinstance(cell, str) else _cell(cell)) for cell in row))
-    out.print(table)
+    # On a terminal the table fits its width; piped (grep, a test), nothing is cut short, as kubectl
+    # does: the width rich guessed when the module was imported says nothing about the reader.
+    out.print(table, width=None if out.is_terminal else max(out.width, PIPED_WIDTH))
 
 
 def _cell(value: Any) -> str:
