@@ -89,7 +89,16 @@ def test_concurrent_writers_in_several_processes_leave_no_gap_and_no_fork(
 ) -> None:
     before = log.checkpoints.size()
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_append_tokens, args=(settings, w, 40)) for w in range(4)]
+    # What is tested is the chain, not the store's bounds: four processes taking turns at SQLite's one
+    # write lock may wait longer than a request would on a loaded machine, so they may wait long.
+    roomy = settings.model_copy(
+        update={
+            "store_timeout_seconds": 60,
+            "store_lock_timeout_seconds": 50,
+            "store_statement_timeout_seconds": 50,
+        }
+    )
+    workers = [context.Process(target=_append_tokens, args=(roomy, w, 40)) for w in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -66,7 +66,7 @@ def features(page: Page, browsing: Browsing) -> None:
     expect(page.get_by_role("switch", name="mission_auto_assign", exact=True)).to_have_attribute(
         "aria-checked", "false"
     )
-    page.get_by_label("Show a region's column").fill("KR")
+    page.get_by_label("Show a place's column").fill("KR")
     page.get_by_role("button", name="Show", exact=True).click()
     kr = page.get_by_role("switch", name="quiz_auto_generate KR", exact=True)
     kr.click()

@@ -91,7 +91,7 @@ def test_audit_entries_carry_our_and_step1_fields_newest_first(
     assert entry["timestamp"] == timeline.region_change
     assert entry["targetId"] == entry["target"] == "feature:quiz_auto_generate@EU"
     assert entry["actor"]["userId"] == "eu-ops"
-    assert entry["scope"] == {"region": "EU"}
+    assert entry["scope"] == {"place": "EU"}  # the place the change was limited to (ADR 0027)
     assert isinstance(entry["details"], dict)
     for key in ("seq", "before", "after", "outcome", "requestId", "prevHash", "hash"):
         assert key in entry

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "trainer_ops"
@@ -22,6 +23,7 @@ class Site:
 COMPUTED = "computed"
 
 
+@cache  # src/ is parsed once per process: each of the ~170 parametrised tests asks
 def _trees() -> dict[Path, ast.Module]:
     return {path: ast.parse(path.read_text(), str(path)) for path in sorted(SRC.rglob("*.py"))}
 
@@ -102,6 +104,7 @@ def sites() -> list[Site]:
     return found
 
 
+@cache
 def class_modules() -> dict[str, str]:
     """Each error class defined in src/: its dotted module, to import it."""
     trees = _trees()

@@ -155,7 +155,7 @@ def test_a_feature_switch_under_approvals_sends_a_change_request_and_htmx_is_sen
     request_id = location.split("/")[-1].split("?")[0]
     asked = client.get(f"{CHANGE_REQUESTS}/{request_id}").json()
     assert (asked["params"], asked["body"]) == (
-        {"featureKey": "quiz_auto_generate", "region": "EU"},
+        {"featureKey": "quiz_auto_generate", "place": "EU"},  # ADR 0027: params name the place
         {"enabled": True},
     )
     assert document_state(client, "/operator/ops/features")[:3] == before[:3]

@@ -127,9 +127,12 @@ def table_of(columns: list[str], rows: list[list[Any]], title: str | None = None
     table = Table(*columns, title=title)
     for row in rows:
         table.add_row(*(escape(cell if isinstance(cell, str) else _cell(cell)) for cell in row))
-    # On a terminal the table fits its width; piped (grep, a test), nothing is cut short, as kubectl
-    # does: the width rich guessed when the module was imported says nothing about the reader.
-    out.print(table, width=None if out.is_terminal else max(out.width, PIPED_WIDTH))
+    if out.is_terminal:  # fits the terminal
+        out.print(table)
+        return
+    # Piped (grep, a file, a test): nothing is cut short, as kubectl does. A console of its own width,
+    # since rich clamps print(width=) to the console's, which COLUMNS or a guess at import decided.
+    Console(file=out.file, width=PIPED_WIDTH, soft_wrap=True, no_color=out.no_color).print(table)
 
 
 def _cell(value: Any) -> str:
