@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer.main
 from typer.testing import CliRunner
 
@@ -118,14 +119,15 @@ def test_version_and_exit_codes_in_help() -> None:
     assert "Exit codes: 0 ok; 1 refused or failed" in " ".join(shown.stdout.split())
 
 
-def test_help_imports_neither_the_server_nor_an_http_client() -> None:
-    """`trainer-ops --help` stays fast because the commands' modules load only when one runs."""
+def _help_loads(args: list[str], heavy: tuple[str, ...]) -> tuple[list[str], str]:
+    """The modules of `heavy` (top-level names, or `trainer_ops.app`) that `trainer-ops ARGS --help`
+    loads in a fresh interpreter, and what it printed."""
     probe = (
         "import sys\n"
         "from trainer_ops.cli.main import main\n"
-        "sys.argv = ['trainer-ops', '--help']\n"
+        f"sys.argv = ['trainer-ops', *{args!r}, '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ('fastapi', 'sqlalchemy', 'httpx', 'uvicorn', 'pydantic')\n"
+        f"heavy = {heavy!r}\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in heavy or m == 'trainer_ops.app']\n"
         "print('LOADED', sorted(loaded))\n"
     )
@@ -137,9 +139,29 @@ def test_help_imports_neither_the_server_nor_an_http_client() -> None:
         timeout=60,
         check=True,
     )
+    return [line for line in done.stdout.splitlines() if line.startswith("LOADED")], done.stdout
 
-    assert "LOADED []" in done.stdout, done.stdout[-2000:]
-    assert "config" in done.stdout  # the help was printed
+
+def test_help_imports_neither_the_server_nor_an_http_client() -> None:
+    """`trainer-ops --help` stays fast because the commands' modules load only when one runs."""
+    loaded, shown = _help_loads([], ("fastapi", "sqlalchemy", "httpx", "uvicorn", "pydantic"))
+
+    assert loaded == ["LOADED []"], shown[-2000:]
+    assert "config" in shown  # the help was printed
+
+
+@pytest.mark.parametrize(
+    ("group", "listed"),
+    [(["audit"], "checkpoint"), (["keys"], "fingerprints"), (["token"], "create"), (["db"], "upgrade")],
+)
+def test_a_local_groups_help_imports_no_server_module(group: list[str], listed: str) -> None:
+    """`trainer-ops audit --help` (and keys, token, db) stays fast: the store, the settings and the web
+    app are imported inside each command, only when it runs. (typer itself loads pydantic to build a
+    group's options, and the audit group's `witness` is an httpx client.)"""
+    loaded, shown = _help_loads(group, ("fastapi", "sqlalchemy", "uvicorn", "pydantic_settings", "alembic"))
+
+    assert loaded == ["LOADED []"], shown[-2000:]
+    assert listed in shown  # the group's own help was printed
 
 
 def test_each_listed_help_is_the_commands_own() -> None:

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
 
-from trainer_ops.app import build_ops
-from trainer_ops.audit.keys.sources import missing as missing_keys
-from trainer_ops.audit.keys.types import MAC, KeysRefused
-from trainer_ops.audit.service import AuditQuery
-from trainer_ops.audit.verify import UNVERIFIABLE, Verdict
 from trainer_ops.cli.progress import progress
 from trainer_ops.cli.witness import witness
-from trainer_ops.config import Settings
-from trainer_ops.errors import TrainerOpsError
+
+# The server's modules are imported inside each command, so that `trainer-ops audit --help` loads none.
+if TYPE_CHECKING:
+    from trainer_ops.audit.verify import Verdict
+    from trainer_ops.config import Settings
 
 audit_app = typer.Typer(help="Verify and export the tamper-evident audit log.", no_args_is_help=True)
 audit_app.command("witness")(witness)
@@ -30,6 +28,8 @@ QUIET = typer.Option("--quiet", "-q", help="show no progress on stderr")
 
 def _missing_keys(settings: Settings) -> list[str]:
     """Verification must never create keys: a new key would make a good log look forged."""
+    from trainer_ops.audit.keys.sources import missing as missing_keys
+
     return [
         f"the {key.kind.label} ({key.kind.env}, {key.kind.env}_FILE or {key.new_file[0]})"
         for key in missing_keys(settings)
@@ -47,6 +47,11 @@ def verify(
 ) -> None:
     """Recompute the whole log. Exit 0 when intact, 1 naming the first bad entry, 2 when it cannot verify.
     Shows progress on stderr (a bar on a terminal, a line every few seconds otherwise)."""
+    from trainer_ops.app import build_ops
+    from trainer_ops.audit.keys.types import MAC, KeysRefused
+    from trainer_ops.audit.verify import UNVERIFIABLE, Verdict
+    from trainer_ops.config import Settings
+
     settings = Settings()
     missing = _missing_keys(settings)
     if missing:
@@ -103,6 +108,11 @@ def checkpoint(
     outside witness. Keep the file away from the store: it catches truncation and rollback later.
     Shows progress on stderr while re-verifying (a bar on a terminal, a line every few seconds
     otherwise)."""
+    from trainer_ops.app import build_ops
+    from trainer_ops.audit.keys.types import KeysRefused
+    from trainer_ops.config import Settings
+    from trainer_ops.errors import TrainerOpsError
+
     settings = Settings()
     missing = _missing_keys(settings)
     if missing:
@@ -148,6 +158,11 @@ def export(
 ) -> None:
     """Write entries as JSON lines to stdout, oldest last (newest first), for a SIEM. Shows progress on
     stderr (a bar on a terminal, a line every few seconds otherwise)."""
+    from trainer_ops.app import build_ops
+    from trainer_ops.audit.service import AuditQuery
+    from trainer_ops.config import Settings
+    from trainer_ops.errors import TrainerOpsError
+
     ops = build_ops(Settings())
     try:
         cursor = None

@@ -5,7 +5,7 @@ API, acting as the CLI's admin user `cli` (ADR 0028)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -21,9 +21,6 @@ from trainer_ops.cli.remote.output import (
     table_of,
     when,
 )
-
-if TYPE_CHECKING:
-    from trainer_ops.app import Ops
 
 changes_app = typer.Typer(
     help="List, show, approve, reject and cancel change requests.", no_args_is_help=True
@@ -105,28 +102,33 @@ def _detail(view: dict[str, Any]) -> None:
         )
 
 
+# The verbs of a review: each is a path of the API (`POST .../{id}/{verb}`) and a method of the
+# change-requests service with the same keyword arguments.
+Verb = Literal["approve", "reject", "cancel"]
+
+
 def _review(
     ctx: typer.Context,
-    verb: str,
+    verb: Verb,
     change_request: str,
     comment: str | None,
+    *,
     local: bool,
-    fmt: Format,
-    act: Callable[[Ops], dict[str, Any]],
+    output: Format,
+    as_json: bool,
 ) -> None:
+    """What approve, reject and cancel share: through the API as the token's user, or on the local store
+    as `cli`; then the request's id, state and operation (or the view itself, `--json`/`-o`)."""
     target = target_or_local(ctx, local)
     if target is not None:
         view = governance.review(ctx, target, change_request, verb, comment)
     else:
+        from trainer_ops.cli.policy import cli_principal
+
         with local_ops() as ops:
-            view = act(ops)
-    emit(view, fmt, _line)
-
-
-def _principal() -> Any:
-    from trainer_ops.cli.policy import cli_principal
-
-    return cli_principal()
+            act: Callable[..., dict[str, Any]] = getattr(ops.change_requests, verb)
+            view = act(who=cli_principal(), request_id=change_request, comment=comment, req=request_id())
+    emit(view, chosen(output, as_json), _line)
 
 
 @changes_app.command("approve")
@@ -140,17 +142,7 @@ def approve(
 ) -> None:
     """Approve (remotely as the token's user, locally as `cli`, an admin); applied once it has its
     approvals (and is due)."""
-    _review(
-        ctx,
-        "approve",
-        change_request,
-        comment,
-        local,
-        chosen(output, as_json),
-        lambda ops: ops.change_requests.approve(
-            who=_principal(), request_id=change_request, comment=comment, req=request_id()
-        ),
-    )
+    _review(ctx, "approve", change_request, comment, local=local, output=output, as_json=as_json)
 
 
 @changes_app.command("reject")
@@ -163,17 +155,7 @@ def reject(
     as_json: JsonOption = False,
 ) -> None:
     """Reject, saying why."""
-    _review(
-        ctx,
-        "reject",
-        change_request,
-        comment,
-        local,
-        chosen(output, as_json),
-        lambda ops: ops.change_requests.reject(
-            who=_principal(), request_id=change_request, comment=comment, req=request_id()
-        ),
-    )
+    _review(ctx, "reject", change_request, comment, local=local, output=output, as_json=as_json)
 
 
 @changes_app.command("cancel")
@@ -186,14 +168,4 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw a change request; only its author may."""
-    _review(
-        ctx,
-        "cancel",
-        change_request,
-        comment,
-        local,
-        chosen(output, as_json),
-        lambda ops: ops.change_requests.cancel(
-            who=_principal(), request_id=change_request, comment=comment, req=request_id()
-        ),
-    )
+    _review(ctx, "cancel", change_request, comment, local=local, output=output, as_json=as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -12,12 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from trainer_ops.audit.keys.service import KeyCheck, KeyReport, RetiredKey
-from trainer_ops.audit.keys.sources import load_keys
-from trainer_ops.audit.keys.types import short
-from trainer_ops.config import Settings
-from trainer_ops.db.engine import make_database
-from trainer_ops.infra.clock import SystemClock
+# The server's modules are imported inside each command, so that `trainer-ops keys --help` loads none.
+if TYPE_CHECKING:
+    from trainer_ops.audit.keys.service import KeyCheck, KeyReport, RetiredKey
+    from trainer_ops.config import Settings
 
 keys_app = typer.Typer(
     help="The keys every replica shares: fingerprints, JWT secret change.", no_args_is_help=True
@@ -28,6 +26,11 @@ err = Console(stderr=True)
 
 @contextmanager
 def _key_check(settings: Settings) -> Iterator[KeyCheck]:
+    from trainer_ops.audit.keys.service import KeyCheck
+    from trainer_ops.audit.keys.sources import load_keys
+    from trainer_ops.db.engine import make_database
+    from trainer_ops.infra.clock import SystemClock
+
     keys = load_keys(settings)
     database = make_database(settings)
     try:
@@ -45,6 +48,8 @@ def fingerprints(
     Exit 0 when every key matches the store's (or the store has none yet), 1 when one does not: this
     process would not start. Prints no key, only fingerprints and the signing keys' public verifier keys.
     """
+    from trainer_ops.config import Settings
+
     with _key_check(Settings()) as check:
         reports, retired = check.report()
         signing = check.keys.signing
@@ -72,6 +77,8 @@ def fingerprints(
 
 
 def _print_table(reports: list[KeyReport], retired: list[RetiredKey], verifier_key: str | None) -> None:
+    from trainer_ops.audit.keys.types import short
+
     table = Table("key", "state", "given", "recorded")
     states = {"match": "[green]match[/green]", "mismatch": "[red]MISMATCH[/red]"}
     for report in reports:
@@ -101,6 +108,9 @@ def replace_jwt_secret() -> None:
     Give the new secret in TRAINER_OPS_JWT_SECRET or its _FILE. Replicas with the old secret keep running
     until restarted, and then refuse to start with it; JWTs signed with the old secret stop working.
     """
+    from trainer_ops.audit.keys.types import short
+    from trainer_ops.config import Settings
+
     with _key_check(Settings()) as check:
         row = check.replace_jwt_secret()
     if row is None:

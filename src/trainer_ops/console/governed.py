@@ -10,7 +10,6 @@ from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, tzinfo
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -20,8 +19,7 @@ from trainer_ops.console import timefmt
 from trainer_ops.console.web import SignedIn, field, redirect
 from trainer_ops.errors import Invalid
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import BYPASS, Proposal, Submitted, parse_apply_at
-from trainer_ops.http.guard import authorize
+from trainer_ops.http.governance import BYPASS, Proposal, Submitted, parse_apply_at, submit_governed
 
 # The form's fields (the same names on every governed form).
 APPLY_AT = "applyAt"
@@ -105,24 +103,14 @@ async def submit_unless_free(
     request: Request, me: SignedIn, proposal: Proposal, wanted: Asked
 ) -> Submitted | None:
     """None: no approvals, no "apply at", no bypass; the form writes as it always has. Otherwise the
-    write goes to the Governor exactly as the API's gate sends it (http.governance.govern): stored as a
-    change request, or applied at once through the audited bypass (`Submitted.document`).
+    write takes the API's own submit step (http.governance.submit_governed): stored as a change
+    request, or applied at once through the audited bypass (`Submitted.document`).
 
     Called after the form's own `authorize` and checks, like the API's gate."""
-    edge = edge_of(request)
-    approvals = edge.policy().approvals_for(me.who, proposal.operation)
-    if wanted.bypass_reason is None and approvals is None and wanted.apply_at_ms is None:
-        return None
-    if wanted.bypass_reason is not None:
-        await authorize(request, me.who, BYPASS, governed=proposal.operation)
-    governor = edge.governor
-    if governor is None:  # a programming error: create_app always sets one
-        raise RuntimeError("no governor on the edge")
-    return await run_in_threadpool(
-        governor.submit,
-        who=me.who,
-        proposal=proposal,
-        approvals=approvals,
+    return await submit_governed(
+        request,
+        me.who,
+        proposal,
         apply_at_ms=wanted.apply_at_ms,
         bypass_reason=wanted.bypass_reason,
         request_id=me.request_id,

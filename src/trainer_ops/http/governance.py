@@ -75,6 +75,41 @@ class Governed:
     result: dict[str, Any] | None = None
 
 
+async def submit_governed(
+    request: Request,
+    who: Principal,
+    proposal: Proposal,
+    *,
+    apply_at_ms: int | None,
+    bypass_reason: str | None,
+    request_id: str,
+) -> Submitted | None:
+    """The one submit step of every face (the API's `govern`, the console's forms), after each has
+    parsed its own `applyAt` and bypass reason (None: not asked; else stripped and not empty).
+
+    None: no approvals, no `applyAt`, no bypass; the caller writes as it always has. Otherwise the
+    bypass is authorized (403 and an audit entry when refused) and the Governor stores the change
+    request, or applies it at once (`Submitted.document` or `Submitted.result`)."""
+    edge = edge_of(request)
+    approvals = edge.policy().approvals_for(who, proposal.operation)
+    if bypass_reason is None and approvals is None and apply_at_ms is None:
+        return None
+    if bypass_reason is not None:
+        await authorize(request, who, BYPASS, governed=proposal.operation)
+    governor = edge.governor
+    if governor is None:  # a programming error: create_app always sets one
+        raise RuntimeError("no governor on the edge")
+    return await run_in_threadpool(
+        governor.submit,
+        who=who,
+        proposal=proposal,
+        approvals=approvals,
+        apply_at_ms=apply_at_ms,
+        bypass_reason=bypass_reason,
+        request_id=request_id,
+    )
+
+
 async def govern(request: Request, who: Principal, proposal: Proposal) -> Governed | None:
     """None: no approvals, no `applyAt`, no bypass; the route writes as it always has.
 
@@ -83,9 +118,6 @@ async def govern(request: Request, who: Principal, proposal: Proposal) -> Govern
     edge = edge_of(request)
     apply_at_ms = parse_apply_at(request.query_params.get(APPLY_AT), int(edge.now() * 1000))
     reason = request.headers.get(BYPASS_HEADER)
-    approvals = edge.policy().approvals_for(who, proposal.operation)
-    if reason is None and approvals is None and apply_at_ms is None:
-        return None
     if reason is not None:
         reason = reason.strip()
         if not reason:
@@ -94,19 +126,16 @@ async def govern(request: Request, who: Principal, proposal: Proposal) -> Govern
                 f"an emergency bypass needs a reason: say why in {BYPASS_HEADER}",
                 errors=[{"field": BYPASS_HEADER, "message": "must not be empty"}],
             )
-        await authorize(request, who, BYPASS, governed=proposal.operation)
-    governor = edge.governor
-    if governor is None:  # a programming error: create_app always sets one
-        raise RuntimeError("no governor on the edge")
-    submitted = await run_in_threadpool(
-        governor.submit,
-        who=who,
-        proposal=proposal,
-        approvals=approvals,
+    submitted = await submit_governed(
+        request,
+        who,
+        proposal,
         apply_at_ms=apply_at_ms,
         bypass_reason=reason,
         request_id=request_id_of(request),
     )
+    if submitted is None:
+        return None
     if submitted.document is not None:
         return Governed(document=submitted.document)
     if submitted.result is not None:
