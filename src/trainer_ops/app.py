@@ -43,6 +43,7 @@ from trainer_ops.engines.reload import ReloadCoordinator
 from trainer_ops.engines.schemas import ruleset_components
 from trainer_ops.engines.service import EngineService
 from trainer_ops.features import routes as feature_routes
+from trainer_ops.features.fastpath import FastToggle
 from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import DEFAULT_FEATURES
 from trainer_ops.features.types import KIND as FEATURES
@@ -695,6 +696,7 @@ def create_app(settings: Settings, *, ops: Ops | None = None) -> FastAPI:
     app.add_middleware(
         FastReadsMiddleware, routes=ops.fast_routes(), authenticator=ops.authenticator, policy=ops.policy
     )
+    app.add_middleware(FastToggle, features=ops.features, authenticator=ops.authenticator, policy=ops.policy)
     app.add_middleware(
         GatewayFastPath, gateway=ops.gateway, authenticator=ops.authenticator, policy=ops.policy
     )

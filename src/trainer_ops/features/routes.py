@@ -173,6 +173,8 @@ async def patch_feature(
     ETag of your last read) refuses a stale change with 412. Where the policy requires approvals, or
     with `applyAt`, the answer is 202 and a change request (`Location`), applied once approved or due.
     """
+    # The plain toggle of a global default is answered by features/fastpath.py (FastToggle) with these
+    # same steps in this order; a change here belongs there too (tests/contract/test_fast_toggle.py).
     service = _service(request)
     overridable = service.is_region_overridable(featureKey)
     asked = await authorized(

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainer_ops.access.service import Authenticator
@@ -25,7 +24,7 @@ from trainer_ops.gateway.routes import event_stream
 from trainer_ops.gateway.service import GatewayService
 from trainer_ops.gateway.types import ChatRequest
 from trainer_ops.http.accesslog import CALLER
-from trainer_ops.http.asgi import cached_caller, send_problem, send_response
+from trainer_ops.http.asgi import cached_caller, read_body, send_problem, send_response
 from trainer_ops.http.body import check_json_type, parse_json
 
 PATH = "/v1/chat/completions"
@@ -82,7 +81,7 @@ class GatewayFastPath:
         request_id = str(state.get("request_id", ""))
         try:
             check_json_type(content_type)
-            body = parse_json(await _read_body(receive), ChatRequest)
+            body = parse_json(await read_body(receive), ChatRequest)
             check_call_headers(feature, session, features=self._gateway.feature_keys)
             context = await self._gateway.admit(
                 principal=who, request=body, feature=feature, session=session, request_id=request_id
@@ -98,14 +97,3 @@ class GatewayFastPath:
             await send_problem(send, error, instance=PATH, request_id=request_id, state=state)
             return
         await event_stream(context, chunks)(scope, receive, send)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)

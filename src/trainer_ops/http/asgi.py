@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from starlette.types import Send
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Send
 
 from trainer_ops.access.service import Authenticator
 from trainer_ops.access.types import Decision, Policy, Principal
@@ -30,6 +31,19 @@ def cached_caller(
         return None
     decision = policy().decide(who, operation)
     return (who, decision) if decision.allowed else None
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body; a client gone before it ends raises ClientDisconnect, as Starlette's
+    Request.body does."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def send_response(send: Send, status: int, headers: Headers, body: bytes = b"") -> None:
