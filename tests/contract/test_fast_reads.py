@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
 from trainer_ops.access.types import Role
-from trainer_ops.app import Ops, build_ops, create_app
+from trainer_ops.app import Ops
 from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.config import Settings
 
 PATHS = ["/operator/ops/features", "/operator/ops/model-config", "/operator/ops/limits"]
 # Any X-Envelope header sends a read on to the routes, and `bare` leaves the answer as it is.
 ROUTED = {"X-Envelope": "bare"}
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def cached(settings: Settings) -> Iterator[tuple[TestClient, Ops]]:
-    """A client (as the admin) of an app that caches tokens, so that reads can take the fast path."""
-    tuned = settings.model_copy(update={"token_cache_seconds": 60})
-    ops = build_ops(tuned)
-    try:
-        with TestClient(create_app(tuned, ops=ops)) as client:
-            client.headers["Authorization"] = f"Bearer {tuned.bootstrap_admin_token}"
-            yield client, ops
-    finally:
-        ops.close()
 
 
 def test_fast_path_and_routes_answer_the_same(cached: tuple[TestClient, Ops]) -> None:

@@ -3,7 +3,6 @@ answers, writes what the route writes, and leaves every other case to the route 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +10,8 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from trainer_ops.access.types import Role
-from trainer_ops.app import Ops, build_ops, create_app
+from trainer_ops.app import Ops
 from trainer_ops.audit.types import SYSTEM_ACTOR
-from trainer_ops.config import Settings
 from trainer_ops.features.fastpath import FastToggle
 from trainer_ops.http.asgi import send_response
 
@@ -25,20 +23,6 @@ ROUTED = {"X-Envelope": "bare"}
 ROUTE_REACHED = 599
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def cached(settings: Settings) -> Iterator[tuple[TestClient, Ops]]:
-    """A client (as the admin) of an app that caches tokens, so that a toggle can take the fast path."""
-    tuned = settings.model_copy(update={"token_cache_seconds": 60})
-    ops = build_ops(tuned)
-    try:
-        with TestClient(create_app(tuned, ops=ops)) as client:
-            client.headers["Authorization"] = f"Bearer {tuned.bootstrap_admin_token}"
-            client.get("/operator/ops/features")  # the admin's token is in the cache from here on
-            yield client, ops
-    finally:
-        ops.close()
 
 
 @pytest.fixture
