@@ -27,3 +27,15 @@ def test_a_piped_table_keeps_every_cell_whole_even_when_columns_says_narrow() ->
         assert result.exit_code == 0, result.output
         assert LONG in result.stdout, (columns, result.stdout)
         assert "model_config.update" in result.stdout
+
+
+def test_an_empty_list_says_so_on_stderr_and_prints_nothing_on_stdout() -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def show() -> None:
+        table_of(["id", "state"], [])
+
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 0
+    assert (result.stdout, result.stderr.strip()) == ("", "No items found.")

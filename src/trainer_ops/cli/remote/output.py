@@ -124,6 +124,9 @@ def api(ctx: typer.Context, target: Target | None = None) -> Iterator[Any]:
 def table_of(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
     from rich.table import Table
 
+    if not rows:  # as kubectl does: no empty frame, a word on stderr, nothing on stdout for a pipe
+        err.print(f"No {title.lower() if title else 'items'} found.")
+        return
     table = Table(*columns, title=title)
     for row in rows:
         table.add_row(*(escape(cell if isinstance(cell, str) else _cell(cell)) for cell in row))
