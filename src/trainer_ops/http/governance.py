@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trainer_ops.access.types import Approvals, Principal
-from trainer_ops.errors import Conflict, Invalid
+from trainer_ops.errors import Invalid
 from trainer_ops.http.context import edge_of, request_id_of
 from trainer_ops.http.guard import authorize
 from trainer_ops.http.responses import json_response
@@ -172,18 +172,6 @@ async def run_unless_governed(
     if gated is not None and gated.result is not None:
         return gated.result
     return await run_in_threadpool(run)
-
-
-def refuse_if_governed(request: Request, who: Principal, operation: str) -> None:
-    """For faces that cannot hold a change request yet (the console's forms): a write the policy
-    wants approved is refused (409), never applied past its approvers."""
-    if edge_of(request).policy().approvals_for(who, operation) is not None:
-        raise Conflict(
-            "change_requests.required",
-            f"the policy requires approvals for {operation}: send the change through the API, where it "
-            "becomes a change request (ADR 0026)",
-            extra={"operation": operation},
-        )
 
 
 def parse_apply_at(value: str | None, now_ms: int) -> int | None:

@@ -60,6 +60,11 @@
         credentials: "same-origin"
       });
       var type = response.headers.get("content-type") || "";
+      if (response.redirected) {
+        // The reload became a change request (ADR 0026): the server sent the form to its page.
+        window.location.assign(response.url);
+        return;
+      }
       if (type.indexOf("application/x-ndjson") === 0) {
         await read(response, panel);
       } else {

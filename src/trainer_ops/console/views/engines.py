@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from trainer_ops.access.places import normal, own_place
+from trainer_ops.console.governed import Asked, offer
 from trainer_ops.console.places_reach import reachable
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, redirect, render, signed_in
 from trainer_ops.engines.service import EngineService
@@ -112,7 +113,18 @@ async def engines_page(request: Request) -> Response:
         reloadable=allowed,
         details=details,
         **place_choice(request, me),
+        **reload_governance(request, me, allowed),
     )
+
+
+def reload_governance(request: Request, me: SignedIn, allowed: list[str]) -> dict[str, Any]:
+    """What the reload forms offer of governance (ADR 0026): the approvals a reload waits for, "apply
+    at" and the bypass; and the change request a reload just became (for those who cannot open it)."""
+    return {
+        "gov": offer(request, me, "hot_reload") if allowed else None,
+        "wanted": Asked(),
+        "requested": request.query_params.get("requested", "")[:40],
+    }
 
 
 # one engine: its activations, global and per place, and what runs at a place --------------------------
@@ -139,6 +151,7 @@ async def engine_page(request: Request, engine: str, at: str = "") -> Response:
         runs=runs,
         may_reload=name in allowed,
         **place_choice(request, me),
+        **reload_governance(request, me, allowed),
     )
 
 

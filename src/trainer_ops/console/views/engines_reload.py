@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from trainer_ops.access.places import is_code, normal
+from trainer_ops.console.governed import asked, sent_to, submit_unless_free, where_sent
 from trainer_ops.console.pages import Console
 from trainer_ops.console.web import SignedIn, checked_form, field, page_router, render, signed_in
 from trainer_ops.engines.types import ALIASES
 from trainer_ops.errors import Forbidden, TrainerOpsError
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import refuse_if_governed
+from trainer_ops.http.governance import Proposal
 from trainer_ops.http.guard import authorize, known_scope
 
 log = logging.getLogger("trainer_ops.console")
@@ -29,6 +30,7 @@ router = page_router()
 
 STREAM_TYPE = "application/x-ndjson"
 FINAL = frozenset({"applied", "unchanged", "rolled_back", "refused"})
+ENGINES = "/console/engines"
 Event = tuple[str, dict[str, Any]]
 
 
@@ -100,7 +102,19 @@ async def reload(request: Request) -> Response:
         # itself refused stays the error page, above).
         outside = "engines.reload.scope_outside" if isinstance(exc, Forbidden) else None
         return _answer(request, me, [started, _refused(me.console, exc, outside)])
-    refuse_if_governed(request, me.who, "hot_reload")
+    # Where the policy wants the reload approved, or it is scheduled, it becomes the change request the
+    # API's `POST /hot-reload` would make (ADR 0026); a refusal at submit is said on the panel.
+    wanted = asked(request, form)
+    proposal = Proposal("hot_reload", "engines", {"type": engine, "targetId": target, "scope": scope})
+    try:
+        wanted.raise_if_wrong()
+        submitted = await submit_unless_free(request, me, proposal, wanted)
+    except TrainerOpsError as exc:
+        return _answer(request, me, [started, _refused(me.console, exc)])
+    if submitted is not None and submitted.result is None:
+        return sent_to(request, where_sent(request, me, submitted, ENGINES))
+    if submitted is not None and submitted.result is not None:  # the bypass ran the round at once
+        return _answer(request, me, [started, (str(submitted.result["status"]), submitted.result)])
     if STREAM_TYPE in request.headers.get("accept", ""):
         return StreamingResponse(
             _stream(request, me, started, scope),

@@ -24,7 +24,7 @@ from trainer_ops.features.service import FeaturesService
 from trainer_ops.features.types import KIND, is_region
 from trainer_ops.http.body import field_errors
 from trainer_ops.http.context import edge_of
-from trainer_ops.http.governance import Proposal, refuse_if_governed
+from trainer_ops.http.governance import Proposal
 from trainer_ops.http.guard import authorize
 
 router = page_router()
@@ -52,6 +52,7 @@ async def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
+    create_wanted: Governed | None = None,
 ) -> Response:
     own = await _own_place(request, me)
     policy = edge_of(request).policy()
@@ -63,6 +64,7 @@ async def _page(
         regions=region_columns(document, own, extra, visible_to(request, me.who)),
         global_switches=own is None,
     )
+    can_create = policy.decide(me.who, "features.create").allowed
     return render(
         request,
         me,
@@ -71,12 +73,14 @@ async def _page(
         grid=grid,
         extra=extra,
         own_region=own,
-        can_create=policy.decide(me.who, "features.create").allowed,
+        can_create=can_create,
         can_history=policy.decide(me.who, "features.history").allowed,
         errors=errors or {},
         form=form or {},
         gov=offer(request, me, "features.update") if _may_switch(policy, me, own) else None,
         wanted=Governed(),
+        create_gov=offer(request, me, "features.create") if can_create else None,
+        create_wanted=create_wanted or Governed(),
         requested=request.query_params.get("requested", "")[:40],
     )
 
@@ -188,10 +192,11 @@ async def _refusal(request: Request, me: SignedIn, codes: list[str]) -> tuple[in
 
 @router.post(PAGE)
 async def create(request: Request) -> Response:
-    """Create a flag (admins): the API's checks, each failure shown at its field."""
+    """Create a flag (admins): the API's checks, each failure shown at its field. Where the policy wants
+    the creation approved, or it is scheduled, it becomes the change request the API's POST would make
+    (ADR 0026) and the form goes to it."""
     me = await signed_in(request)
     await authorize(request, me.who, "features.create")
-    refuse_if_governed(request, me.who, "features.create")
     form = await checked_form(request, me)
     values = {
         "key": field(form, "key").strip(),
@@ -200,25 +205,46 @@ async def create(request: Request) -> Response:
         "regionOverridable": field(form, "regionOverridable") == "on",
     }
     extra = parse_regions(field(form, "regions"))
+    wanted = governed_fields(request, form)
     try:
         new = FeatureCreate.model_validate(values)
-        await run_in_threadpool(
-            _service(me).create,
-            principal=me.who,
-            key=new.key,
-            enabled=new.enabled,
-            region_overridable=new.regionOverridable,
-            description=new.description,
-            request_id=me.request_id,
-        )
+        if wanted.errors:
+            return await _page(request, me, extra=extra, status=422, form=values, create_wanted=wanted)
+        submitted = await submit_unless_free(request, me, _creation(new), wanted)
+        if submitted is not None and submitted.document is None:
+            return sent_to(request, where_sent(request, me, submitted, PAGE))
+        if submitted is None:
+            await run_in_threadpool(
+                _service(me).create,
+                principal=me.who,
+                key=new.key,
+                enabled=new.enabled,
+                region_overridable=new.regionOverridable,
+                description=new.description,
+                request_id=me.request_id,
+            )
     except ValidationError as exc:
         # Only key and description can be wrong (the checkboxes are always true or false).
         errors = {e["field"]: FIELD_ERRORS.get(e["field"], "features.invalid_key") for e in field_errors(exc)}
-        return await _page(request, me, extra=extra, status=422, errors=errors, form=values)
+        return await _page(
+            request, me, extra=extra, status=422, errors=errors, form=values, create_wanted=wanted
+        )
     except Conflict:
         errors = {"key": "features.key_exists"}
-        return await _page(request, me, extra=extra, status=409, errors=errors, form=values)
+        return await _page(
+            request, me, extra=extra, status=409, errors=errors, form=values, create_wanted=wanted
+        )
     return redirect(PAGE + f"#flag-{new.key}")
+
+
+def _creation(new: FeatureCreate) -> Proposal:
+    """The creation as the API's `POST /features` proposes it, so an approved request applies the same."""
+    spec = {
+        "enabled": new.enabled,
+        "regionOverridable": new.regionOverridable,
+        "description": new.description,
+    }
+    return Proposal("features.create", KIND, {"key": new.key, **spec})
 
 
 @router.get(PAGE + "/{key}/history")
