@@ -141,7 +141,9 @@ def test_a_feature_switch_with_an_apply_at_becomes_a_scheduled_change(
 ) -> None:
     page = browsing.sign_in(ADMIN_TOKEN)
     page.get_by_role("link", name="Features", exact=True).click()
-    page.get_by_label(re.compile("^Apply at")).fill("2027-01-01T06:00")
+    # The switches' own "apply at" (the create form below has another).
+    switches = page.get_by_role("region", name="When to apply a switch")
+    switches.get_by_label(re.compile("^Apply at")).fill("2027-01-01T06:00")
     page.get_by_role("switch", name="quiz_auto_generate", exact=True).click()
     # htmx sends the page's "apply at" with the switch (hx-include) and follows HX-Redirect.
     expect(page.get_by_role("status")).to_have_text(
