@@ -155,3 +155,30 @@ def test_a_feature_switch_with_an_apply_at_becomes_a_scheduled_change(
         shown = api.get(f"/operator/ops/change-requests/{request_id}").json()
         assert (shown["state"], shown["params"]["featureKey"]) == ("approved", "quiz_auto_generate")
         assert api.get("/operator/ops/features").json()["quiz_auto_generate"] is False
+
+
+def test_a_governed_rollback_is_sent_for_approval_from_the_release_page(
+    browsing: Browsing, server: LiveServer
+) -> None:
+    with admin_api(server) as api:
+        created = api.post("/operator/ops/releases", json={"version": "9.9.0", "notes": "before the change"})
+        assert created.status_code in (200, 201), created.text
+        policy: dict[str, Any] = api.get("/operator/ops/policy").json()
+        policy["operations"]["release.rollback"]["admin"] = {"approvals": ONE_OTHER_ADMIN}
+        assert api.put("/operator/ops/policy", json=policy).status_code == 200
+        before = api.get("/operator/ops/releases").json()
+    page = browsing.sign_in(ADMIN_TOKEN)
+    browsing.open("/console/releases/9.9.0")
+    expect(page.get_by_text(re.compile("The policy asks 1 approval"))).to_be_visible()
+    page.get_by_label(re.compile("9.9.0")).last.fill("9.9.0")
+    browsing.screenshot("console-governed-rollback", full_page=True)
+    page.get_by_role("button", name="Send rollback to 9.9.0 for approval").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Sent for approval: it needs 1 approval(s) before it is applied."
+    )
+    browsing.settled()
+    with admin_api(server) as api:
+        assert api.get("/operator/ops/releases").json() == before  # nothing rolled back yet
+        request_id = page.url.split("/")[-1].split("?")[0]
+        asked = api.get(f"/operator/ops/change-requests/{request_id}").json()
+    assert (asked["operation"], asked["state"]) == ("release.rollback", "pending")
