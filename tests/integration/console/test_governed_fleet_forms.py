@@ -242,3 +242,31 @@ def test_without_approvals_the_console_forms_still_act_at_once(client: TestClien
     assert rolled.status_code == 303, rolled.text
     assert (_current(client), client.get(ACTIVE).json()["targetId"]) == ("1.0.1", "v12")
     assert client.get(CHANGE_REQUESTS).json() == []
+
+
+@pytest.mark.parametrize(("operation", "form", "fields", "api", "body"), FORMS, ids=[f[0] for f in FORMS])
+def test_an_emergency_bypass_on_a_fleet_form_acts_at_once_and_records_its_reason(
+    client: TestClient,
+    ops: Ops,
+    operation: str,
+    form: str,
+    fields: Callable[[str], dict[str, str]],
+    api: str,
+    body: Callable[[str], dict[str, Any]],
+) -> None:
+    first = _prepare(client, ops)
+    require_approvals(client, operation, bypass=True)
+    page = browser(client)
+    csrf = signed_in(page, ADMIN_TOKEN)
+
+    done = page.post(
+        form,
+        data={"csrf": csrf, **fields(first), "bypass": "on", "bypassReason": "store outage"},
+        follow_redirects=False,
+    )
+
+    assert done.status_code in (200, 303), done.text
+    assert "/console/change-requests/" not in done.headers.get("location", "")  # acted, not sent
+    assert _applied(client, operation, first)
+    [made] = client.get(CHANGE_REQUESTS, params={"state": "applied"}).json()
+    assert (made["operation"], made["bypassReason"]) == (operation, "store outage")
