@@ -116,7 +116,7 @@ def test_a_governed_save_becomes_a_request_that_a_second_admin_approves(
     browsing.settled()
     page.get_by_role("button", name="Send for approval").click()
     expect(page.get_by_role("status")).to_have_text(
-        "Sent for approval: it needs 1 approval(s) before it is applied."
+        "Sent for approval: it needs 1 approval before it is applied."
     )
     request_id = page.url.split("/")[-1].split("?")[0]
     browsing.screenshot("console-governed-sent", full_page=True)
@@ -174,7 +174,7 @@ def test_a_governed_rollback_is_sent_for_approval_from_the_release_page(
     browsing.screenshot("console-governed-rollback", full_page=True)
     page.get_by_role("button", name="Send rollback to 9.9.0 for approval").click()
     expect(page.get_by_role("status")).to_have_text(
-        "Sent for approval: it needs 1 approval(s) before it is applied."
+        "Sent for approval: it needs 1 approval before it is applied."
     )
     browsing.settled()
     with admin_api(server) as api:

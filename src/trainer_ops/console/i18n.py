@@ -46,7 +46,21 @@ class Catalogues:
         """The message `key` in `lang` (English when missing there), its {placeholders} filled."""
         # A missing key shows itself rather than failing the page; tests keep the catalogues complete.
         text = self.messages.get(lang, {}).get(key) or self.messages[DEFAULT].get(key, key)
-        return string.Formatter().vformat(text, (), values) if values else text
+        return _FORMATTER.vformat(text, (), values) if values else text
+
+
+class _Messages(string.Formatter):
+    """str.format, plus a plural choice for languages that inflect: `{count:one|many}` gives `one` when
+    count is 1, else `many` ("{count} {count:approval|approvals}"). Korean needs none."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, _, many = format_spec.partition("|")
+            return one if value == 1 else many
+        return str(super().format_field(value, format_spec))
+
+
+_FORMATTER = _Messages()
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:

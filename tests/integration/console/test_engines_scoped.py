@@ -124,7 +124,7 @@ def test_a_region_operator_reloads_its_country_and_sees_only_the_instances_asked
     answered = sorted(e["data"]["instance"] for e in told if e["phase"] == "reply")
     assert answered == ["sdk/gangnam", "sdk/seoul"]
     [joined] = [e for e in told if e["phase"] == "joined"]
-    assert "2 instance(s) taking part" in joined["html"]
+    assert "2 instances taking part" in joined["html"]
     assert "at KR" in told[-1]["html"]
     assert placed["DE"].asked == placed["JP"].asked == []
     active = client.get("/operator/ops/engines/content/active", params={"scope": "KR-0012"}).json()
@@ -213,7 +213,7 @@ def test_the_engine_page_lists_activations_per_place_and_what_runs_at_a_place(
     assert "<code>c-kr</code>" in rows
     assert "<code>c-branch</code>" in rows
     assert rows.count("bootstrap-admin") >= 2  # who activated each place
-    assert "2 place(s) with their own ruleset" in page.get("/console/engines").text
+    assert "2 places with their own ruleset" in page.get("/console/engines").text
 
     at_branch = page.get("/console/engines/content", params={"at": "kr-0012"}).text
     assert "An instance at KR-0012 runs c-branch" in at_branch

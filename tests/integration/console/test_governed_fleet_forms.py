@@ -173,7 +173,7 @@ def test_a_fleet_form_under_approvals_shows_the_governance_fields_in_both_locale
     shown, shown_ko = english.get(page).text, korean.get(page).text
 
     assert 'name="applyAt"' in shown
-    assert "The policy asks 1 approval(s) by admin" in shown
+    assert "The policy asks 1 approval by admin" in shown
     assert "승인 1건이 필요합니다" in shown_ko
 
 

@@ -71,6 +71,22 @@ def test_translate_fills_placeholders_and_falls_back_to_english_then_the_key() -
     assert catalogues.translate("ko", "missing.key") == "missing.key"
 
 
+def test_a_plural_choice_follows_the_count_and_other_specs_still_format() -> None:
+    catalogues = Catalogues(
+        {
+            "en": {"a": "needs {count} {count:approval|approvals}", "b": "{ms:.1f} ms"},
+            "ko": {"a": "승인 {count}건"},
+        }
+    )
+    assert [catalogues.translate("en", "a", count=n) for n in (0, 1, 2)] == [
+        "needs 0 approvals",
+        "needs 1 approval",
+        "needs 2 approvals",
+    ]
+    assert catalogues.translate("ko", "a", count=2) == "승인 2건"
+    assert catalogues.translate("en", "b", ms=2.25) == "2.2 ms"
+
+
 @pytest.mark.parametrize(
     ("cookie", "header", "expected"),
     [
