@@ -74,7 +74,14 @@ def document_app(path: str, what: str, example: str) -> typer.Typer:
         after = response.json()
         emit(after, fmt, lambda body: _changed(what, before, body, response))
 
-    @app.command("history")
+    add_history(app, path, "Every version, newest first: who changed what, when.")
+    return app
+
+
+def add_history(app: typer.Typer, path: str, help_text: str) -> None:
+    """`history`: the versions of the document at `path`, newest first, a page at a time."""
+
+    @app.command("history", help=help_text)
     def history(
         ctx: typer.Context,
         limit: LimitOption = 20,
@@ -82,12 +89,9 @@ def document_app(path: str, what: str, example: str) -> typer.Typer:
         output: OutputOption = Format.table,
         as_json: JsonOption = False,
     ) -> None:
-        """Every version, newest first: who changed what, when."""
         with api(ctx) as client:
             response = client.get(f"{path}/history", limit=limit, cursor=cursor)
         emit(response.json(), chosen(output, as_json), history_table)
-
-    return app
 
 
 def _title(what: str, response: Any) -> str:

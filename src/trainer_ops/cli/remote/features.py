@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from trainer_ops.cli.remote.documents import CursorOption, LimitOption, history_table
+from trainer_ops.cli.remote.documents import add_history
 from trainer_ops.cli.remote.output import (
     EXIT_USAGE,
     Format,
@@ -174,15 +174,4 @@ def create_feature(
     emit(created, chosen(output, as_json), pairs)
 
 
-@features_app.command("history")
-def history(
-    ctx: typer.Context,
-    limit: LimitOption = 20,
-    cursor: CursorOption = None,
-    output: OutputOption = Format.table,
-    as_json: JsonOption = False,
-) -> None:
-    """Every version of the toggles, newest first."""
-    with api(ctx) as client:
-        page = client.get(f"{FEATURES}/history", limit=limit, cursor=cursor).json()
-    emit(page, chosen(output, as_json), history_table)
+add_history(features_app, FEATURES, "Every version of the toggles, newest first.")
