@@ -18,8 +18,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
@@ -125,15 +126,8 @@ class BatchWriter:
         future: Future[T] = Future()
         with self._lock:
             self._enqueue(unit, future, waiting=True)
-        try:
+        with self._waiting_caller():
             return self._wait(future)
-        except Exception as exc:
-            if is_store_failure(exc):
-                raise store_unavailable() from exc
-            raise
-        finally:
-            with self._lock:
-                self._callers -= 1
 
     async def run_async(self, unit: Callable[[Session], T]) -> T:
         """`run` for a caller on the event loop: the unit is queued from the loop and its result is
@@ -142,12 +136,19 @@ class BatchWriter:
         future: Future[T] = Future()
         with self._lock:  # held for a queue put: never long enough to stall the loop
             self._enqueue(unit, future, waiting=True)
-        try:
+        with self._waiting_caller():
             try:
                 # On time-out wait_for cancels the wrapper, which cancels `future` if still queued.
                 return await asyncio.wait_for(asyncio.wrap_future(future), self._db.timeout_seconds)
             except TimeoutError:
                 return self._timed_out(future)
+
+    @contextmanager
+    def _waiting_caller(self) -> Iterator[None]:
+        """Around a caller's wait for its unit (`run`, `run_async`): a store failure is the 503 of
+        ADR 0016, and the caller stops being counted (it was counted in `_enqueue`)."""
+        try:
+            yield
         except Exception as exc:
             if is_store_failure(exc):
                 raise store_unavailable() from exc
