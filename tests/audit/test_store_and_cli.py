@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from conftest import ROOMY_STORE_TIMEOUT
 from trainer_ops.access.types import Role
 from trainer_ops.app import Ops, build_ops
 from trainer_ops.audit.types import SYSTEM_ACTOR
@@ -113,6 +114,8 @@ def test_concurrent_writers_in_several_processes_leave_no_gap_and_no_fork(
 def cli_env(log: Ops, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("TRAINER_OPS_HOME", str(settings.home))
     monkeypatch.setenv("TRAINER_OPS_DATABASE_URL", settings.database_url)
+    # The store bound of the tests that do not test it (tests/conftest.py): a loaded machine.
+    monkeypatch.setenv("TRAINER_OPS_STORE_TIMEOUT_SECONDS", str(ROOMY_STORE_TIMEOUT))
     return CliRunner()
 
 

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from conftest import ROOMY_STORE_TIMEOUT
 from trainer_ops.cli.main import app as cli
 from trainer_ops.config import Settings
 
@@ -22,6 +23,8 @@ def cli_home(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     home = tmp_path / "cli-home"
     monkeypatch.setenv("TRAINER_OPS_DATABASE_URL", database_url)
     monkeypatch.setenv("TRAINER_OPS_HOME", str(home))
+    # The store bound of the tests that do not test it (tests/conftest.py): a loaded machine.
+    monkeypatch.setenv("TRAINER_OPS_STORE_TIMEOUT_SECONDS", str(ROOMY_STORE_TIMEOUT))
     return home
 
 
