@@ -307,7 +307,13 @@ def build_ops(
     keys = KeyCheck(database=database, keys=load_keys(settings), clock=clock)
     mac_key = keys.keys.mac_key
     audit = AuditService(clock=clock, mac_key=mac_key.encode())
-    writer = BatchWriter(database, hooks=audit)
+    writer = BatchWriter(
+        database,
+        hooks=audit,
+        tracing=tracing.WriterSpans(tracer_provider, db_system=database.write_engine.dialect.name)
+        if tracer_provider is not None
+        else None,
+    )
     checkpoints = CheckpointService(
         database=database,
         clock=clock,

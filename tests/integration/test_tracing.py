@@ -4,6 +4,8 @@ nothing installed."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ from engines.conftest import difficulty_ruleset, reload, upload
 from engines.fakes import NackingInstance, SilentInstance
 from gateway.upstream import FakeUpstream
 from trainer_ops.app import Ops, build_ops, create_app
+from trainer_ops.audit.types import SYSTEM_ACTOR, Action
 from trainer_ops.config import Settings
 
 CHAT = {"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]}
@@ -147,6 +150,83 @@ def test_a_reload_is_a_span_with_one_event_per_instance_answer(traced: Traced) -
     assert [s.parent.span_id for s in (applied, nacked, timed_out) if s.parent] == [
         s.context.span_id for s in servers
     ]
+
+
+def _ancestors(traced: Traced, span: ReadableSpan) -> list[int]:
+    by_id = {s.context.span_id: s for s in traced.spans()}
+    found, parent = [], span.parent
+    while parent is not None:
+        found.append(parent.span_id)
+        parent = by_id[parent.span_id].parent if parent.span_id in by_id else None
+    return found
+
+
+def test_a_write_leads_to_the_store_batch_that_committed_it_on_both_paths(traced: Traced) -> None:
+    traced.exporter.clear()
+    # The first change authenticates on the route; the second is a cached caller's (FastToggle).
+    for enabled in (False, True):
+        response = traced.client.patch("/operator/ops/features/quiz_auto_generate", json={"enabled": enabled})
+        assert response.status_code == 200, response.text
+
+    servers = traced.named("PATCH /operator/ops/features/{featureKey}")
+    batches = traced.named("store write batch")
+    assert len(servers) == len(batches) == 2
+    for server, batch in zip(servers, batches, strict=True):
+        assert server.context.span_id in _ancestors(traced, batch)
+        assert batch.context.trace_id == server.context.trace_id
+        assert batch.attributes is not None
+        assert batch.attributes["trainer_ops.batch.units"] == 1
+        assert batch.attributes["trainer_ops.batch.outcome"] == "committed"
+        assert batch.attributes["db.system"] == traced.ops.database.write_engine.dialect.name
+        assert batch.end_time is not None
+        assert server.end_time is not None
+        assert batch.end_time <= server.end_time  # the batch's span ends before the answer leaves
+
+
+def test_callers_sharing_a_batch_are_its_parent_and_its_links(traced: Traced) -> None:
+    ops = traced.ops
+    assert ops.tracer_provider is not None
+    tracer = ops.tracer_provider.get_tracer("test")
+    held, gate = threading.Event(), threading.Event()
+
+    def hold(_session: object) -> None:
+        held.set()
+        gate.wait(10)
+
+    holder = threading.Thread(target=lambda: ops.write(hold))
+    holder.start()  # holds the writer, untraced: its batch makes no span
+    assert held.wait(10)
+
+    def change(n: int) -> None:
+        with tracer.start_as_current_span(f"caller-{n}"):
+            ops.write(
+                lambda session: ops.audit.append(
+                    session, actor=SYSTEM_ACTOR, action=Action.RELOAD, target=f"shared-{n}"
+                )
+            )
+
+    traced.exporter.clear()
+    callers = [threading.Thread(target=change, args=(n,)) for n in range(2)]
+    for thread in callers:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while ops.writer.queued < 2:  # both are queued behind the held batch: the next batch takes both
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    gate.set()
+    for thread in [holder, *callers]:
+        thread.join(timeout=10)
+
+    [batch] = traced.named("store write batch")
+    spans = {s.name: s for s in traced.spans()}
+    contexts = {spans[f"caller-{n}"].context.span_id for n in range(2)}
+    assert batch.attributes is not None
+    assert (
+        batch.attributes["trainer_ops.batch.units"],
+        batch.attributes["trainer_ops.batch.traced_callers"],
+    ) == (2, 2)
+    assert batch.parent is not None
+    assert {batch.parent.span_id, *(link.context.span_id for link in batch.links)} == contexts
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from trainer_ops.audit.models import AuditEntryRow
 from trainer_ops.audit.store import AuditStore
 from trainer_ops.audit.types import Action, Actor, canonical, chain_hash, entry_body, entry_mac, leaf_hash
+from trainer_ops.db.libpq import send_now
 from trainer_ops.errors import Invalid, NotFound
 from trainer_ops.infra.clock import Clock
 
@@ -45,12 +46,19 @@ class AuditService:
         self._mac_key = mac_key
         self._store = store or AuditStore()
         self._head: tuple[int, str, int] | None = None
+        self._started = False  # inside a batch (begin ... abort or the next begin)
         # Entries of the running unit of work, inserted together by `flush` (one executemany).
         self._pending: list[dict[str, Any]] = []
 
     # BatchHooks -------------------------------------------------------------------------------------
     def begin(self, session: Session) -> None:
-        self._head = self._store.lock_and_read_head(session)
+        # On PostgreSQL the head arrives with the batch's first statement (audit/store.py).
+        self._head = None
+        self._started = True
+        self._store.lock_and_read_head(session, self._has_head)
+
+    def _has_head(self, head: tuple[int, str, int]) -> None:
+        self._head = head
 
     def mark(self) -> tuple[int, str, int] | None:
         return self._head
@@ -68,6 +76,7 @@ class AuditService:
     def abort(self) -> None:
         self._pending = []
         self._head = None
+        self._started = False
 
     # ------------------------------------------------------------------------------------------------
     def append(
@@ -85,9 +94,7 @@ class AuditService:
     ) -> int:
         """Chain one entry onto the head, in the caller's unit of work (inserted when the unit ends,
         before its savepoint is released, so it commits or rolls back with the unit). Returns its seq."""
-        if self._head is None:
-            raise RuntimeError("audit entries are appended through the batch writer only")
-        head_seq, head_hash, head_ts = self._head
+        head_seq, head_hash, head_ts = self._current_head(session)
         if actor.via is not None:
             details = {**(details or {}), "via": actor.via}
         seq = head_seq + 1
@@ -125,6 +132,13 @@ class AuditService:
         )
         self._head = (seq, digest, ts_ms)
         return seq
+
+    def _current_head(self, session: Session) -> tuple[int, str, int]:
+        if self._head is None and self._started:  # the batch start is still deferred: send it now
+            send_now(session.connection().connection.driver_connection)
+        if self._head is None:
+            raise RuntimeError("audit entries are appended through the batch writer only")
+        return self._head
 
     def _check(self, query: AuditQuery) -> None:
         if not 1 <= query.limit <= MAX_PAGE:

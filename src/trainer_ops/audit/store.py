@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from trainer_ops.audit.models import AuditCheckpointRow, AuditEntryRow
 from trainer_ops.audit.types import GENESIS_HASH
-from trainer_ops.db.libpq import exec_params
+from trainer_ops.db.libpq import defer
 
 # pg_advisory_xact_lock key that serialises appends across every replica ("tops" in ASCII).
 CHAIN_LOCK_KEY = 0x746F7073
@@ -34,10 +34,11 @@ ENTRY_COLUMNS = (
 
 
 _HEAD = "SELECT seq, hash, ts_ms FROM audit_entries ORDER BY seq DESC LIMIT 1"
-# PostgreSQL's batch start, one message and one round trip: open the transaction, take the chain lock,
-# read the head. Three statements, not one: under READ COMMITTED each statement reads a fresh snapshot,
-# so the head is read after the lock is held and sees every batch committed before it.
-_PG_BEGIN_LOCK_HEAD = f"BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY}); {_HEAD}".encode()
+# PostgreSQL's batch start: open the transaction, take the chain lock, read the head. Three statements,
+# not one: under READ COMMITTED each statement reads a fresh snapshot, so the head is read after the
+# lock is held and sees every batch committed before it. They are deferred (db/libpq.py): they go in
+# one message with the batch's first statement.
+_PG_BATCH_START = (b"BEGIN", f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})".encode(), _HEAD.encode())
 _ROW_INSERT = (
     f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) "  # noqa: S608 - constant column names
     f"VALUES ({', '.join(['{}'] * len(ENTRY_COLUMNS))})"
@@ -51,15 +52,7 @@ def _head_of(row: Any) -> tuple[int, str, int]:
     return (int(row[0]), str(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
 
 
-def _pg_begin_lock_head(driver: psycopg.Connection[Any]) -> tuple[int, str, int]:
-    """The batch start on psycopg's libpq connection. psycopg would send its own BEGIN first (one
-    more round trip); libpq's PQexec runs the whole message and returns the last statement's rows,
-    and psycopg then sees the transaction open and sends no BEGIN of its own. (The batch's first
-    statement: were a transaction already open, BEGIN would only raise a warning.)"""
-    result = driver.pgconn.exec_(_PG_BEGIN_LOCK_HEAD)
-    if result.status != pq.ExecStatus.TUPLES_OK:
-        message = (result.error_message or b"no result").decode(errors="replace")
-        raise psycopg.OperationalError(f"could not lock the audit chain: {message}")
+def _pg_head(result: pq.abc.PGresult) -> tuple[int, str, int]:
     if result.ntuples == 0:
         return (0, GENESIS_HASH, 0)
     seq, digest, ts_ms = (result.get_value(0, column) or b"" for column in range(3))
@@ -67,15 +60,22 @@ def _pg_begin_lock_head(driver: psycopg.Connection[Any]) -> tuple[int, str, int]
 
 
 class AuditStore:
-    def lock_and_read_head(self, session: Session) -> tuple[int, str, int]:
-        """Serialise appenders for the rest of this transaction, then read the chain head. SQLite
-        writers already hold the write lock (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped
-        advisory lock, which serialises appends across processes and replicas."""
+    def lock_and_read_head(self, session: Session, then: Callable[[tuple[int, str, int]], None]) -> None:
+        """Serialise appenders for the rest of this transaction, then read the chain head and hand it
+        to `then`. SQLite writers already hold the write lock (BEGIN IMMEDIATE): at once. PostgreSQL
+        takes a transaction-scoped advisory lock, which serialises appends across processes and
+        replicas: the three statements are deferred, sent with the batch's first statement (before a
+        caller can need the head, `AuditService` sends them itself)."""
         connection = session.connection()
         if connection.dialect.name != "postgresql":
-            return self.head(session)
+            then(self.head(session))
+            return
         driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
-        return _pg_begin_lock_head(driver)
+        begin, lock, head = _PG_BATCH_START
+        # The batch's first statements: were a transaction already open, BEGIN would only warn.
+        defer(driver, begin, (), opens=True)
+        defer(driver, lock, (), opens=True)
+        defer(driver, head, (), lambda result: then(_pg_head(result)), opens=True)
 
     def head(self, session: Session) -> tuple[int, str, int]:
         """(seq, hash, ts_ms) of the last entry, or (0, genesis, 0) for an empty log."""
@@ -98,8 +98,8 @@ class AuditStore:
         values = [tuple(row[c] for c in ENTRY_COLUMNS) for row in rows]
         driver: Any = connection.connection.driver_connection
         postgres = connection.dialect.name == "postgresql"
-        if postgres and len(values) == 1:  # a change's one entry: libpq, not psycopg's pipeline
-            exec_params(driver, _PG_INSERT_ONE, values[0])
+        if postgres and len(values) == 1:  # a change's one entry: deferred to ride with the commit
+            defer(driver, _PG_INSERT_ONE, values[0])
             return
         statement = _PG_INSERT if postgres else _SQLITE_INSERT
         cursor = driver.cursor()

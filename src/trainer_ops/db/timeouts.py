@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
-from psycopg.rows import TupleRow
+
+from trainer_ops.db.libpq import DeferringConnection
 
 log = logging.getLogger("trainer_ops.store")
 RV = TypeVar("RV")
@@ -65,8 +66,9 @@ class StoreTimeout(psycopg.OperationalError):
     """The store did not answer within the budget; the connection was closed."""
 
 
-class GuardedConnection(psycopg.Connection[TupleRow]):
-    """psycopg's connection, whose waits end at the thread's budget (see the module docstring)."""
+class GuardedConnection(DeferringConnection):
+    """psycopg's connection, whose waits end at the thread's budget (see the module docstring), and
+    which holds the writer's deferred statements (db/libpq.py)."""
 
     def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
         budget = _BUDGET.get()

@@ -20,21 +20,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from trainer_ops.db.engine import Database, is_store_failure, store_unavailable
+from trainer_ops.db.libpq import send_now
 from trainer_ops.errors import Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger("trainer_ops.writer")
 
 _STOP = object()
-# A queued unit of work, the future its caller holds, and whether the caller waits for it.
-Item = tuple[Callable[[Session], Any], Future[Any], bool]
+# A queued unit of work, the future its caller holds, whether the caller waits for it, and the
+# caller's trace (its span's context; None when tracing is off or the caller is in no trace).
+Item = tuple[Callable[[Session], Any], Future[Any], bool, Any]
 # What became of a unit: its future, whether it succeeded, and its result or exception.
 Outcome = tuple[Future[Any], bool, Any]
 
@@ -51,6 +53,26 @@ class BatchHooks(Protocol):
     def reset(self, mark: Any) -> None: ...
 
     def abort(self) -> None: ...
+
+
+class BatchTracing(Protocol):
+    """Traces the writer's batches when tracing is on (infra/tracing.py): the batch runs on the writer
+    thread, outside every request's context, so each caller's trace is taken when it queues its unit
+    and the batch's span is made from them."""
+
+    def caller(self) -> Any: ...
+
+    def batch(self, callers: list[Any], units: int) -> AbstractContextManager[Callable[[str], None]]:
+        """Around a batch: a span of the callers' traces; what it yields records how the batch went."""
+        ...
+
+
+def _untraced(_how: str) -> None:
+    pass
+
+
+def _driver(session: Session) -> Any:
+    return session.connection().connection.driver_connection
 
 
 def _log_failure(future: Future[Any]) -> None:
@@ -95,6 +117,7 @@ class BatchWriter:
         linger_seconds: float = 0.01,
         gather_seconds: float = 0.0005,
         idle_seconds: float = 1.0,
+        tracing: BatchTracing | None = None,
     ) -> None:
         self._db = database
         self._hooks = hooks
@@ -110,12 +133,18 @@ class BatchWriter:
         self._callers = 0
         # The writer thread gives its connection back after this long without work (see _Held).
         self._idle_seconds = idle_seconds
+        self._tracing = tracing
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.batches = 0
         self.units = 0
+
+    @property
+    def queued(self) -> int:
+        """Units queued and not yet taken into a batch."""
+        return self._queue.qsize()
 
     def run(self, unit: Callable[[Session], T]) -> T:
         """Run `unit` in the next batch and return its result once the batch is committed. Waits at
@@ -194,7 +223,8 @@ class BatchWriter:
             self._thread.start()
         if waiting:  # counted before the writer can see the unit (see _gather_batch)
             self._callers += 1
-        self._queue.put((unit, future, waiting))
+        caller = self._tracing.caller() if self._tracing is not None else None
+        self._queue.put((unit, future, waiting, caller))
 
     def _optimistic(self, batch: list[Item], held: _Held) -> list[Outcome] | None:
         """The whole batch in one transaction, no savepoints: the usual case, and the cheap one.
@@ -204,9 +234,12 @@ class BatchWriter:
             transaction = session.begin()
             try:
                 self._hooks.begin(session)
-                for unit, future, _waiting in batch:
+                for unit, future, _waiting, _caller in batch:
                     outcomes.append((future, True, unit(session)))
                 self._hooks.flush(session)
+                # On PostgreSQL the units' last writes were deferred to ride with the COMMIT
+                # (db/libpq.py): a unit's failure may show here, and is isolated like any other.
+                transaction.commit()
             except Exception as exc:
                 try:
                     transaction.rollback()
@@ -215,7 +248,6 @@ class BatchWriter:
                 if is_store_failure(exc):
                     raise  # the store failed, not a unit: running the units again cannot help
                 return None
-            transaction.commit()
         return outcomes
 
     def _isolated(self, batch: list[Item], held: _Held) -> list[Outcome]:
@@ -225,14 +257,17 @@ class BatchWriter:
             self._hooks.begin(session)
             # Records nobody waits on (audit entries of gateway calls) go first, without a savepoint
             # each: their entries are inserted together, one statement for the lot.
-            for unit, future, waiting in batch:
+            for unit, future, waiting, _caller in batch:
                 if not waiting:
                     try:
                         outcomes.append((future, True, unit(session)))
                     except Exception as exc:  # nothing of it was inserted yet: it alone fails
                         outcomes.append((future, False, exc))
             self._hooks.flush(session)
-            for unit, future, waiting in batch:
+            # On PostgreSQL the batch start and those entries may still be deferred (db/libpq.py):
+            # sent now, so the chain head is known before the first savepoint's mark.
+            send_now(_driver(session))
+            for unit, future, waiting, _caller in batch:
                 if not waiting:
                     continue
                 mark = self._hooks.mark()
@@ -240,6 +275,7 @@ class BatchWriter:
                 try:
                     result = unit(session)
                     self._hooks.flush(session)
+                    send_now(_driver(session))  # its deferred writes fail here, as its own
                     savepoint.commit()
                     outcomes.append((future, True, result))
                 except BaseException as exc:  # the unit's own failure goes back to its caller
@@ -316,26 +352,35 @@ class BatchWriter:
         if not batch:
             return
         # Every store call of the batch gives up after the store timeout without an answer, so the
-        # thread never hangs on a frozen store (ADR 0016).
-        with self._db.bounded():
-            self._run_bounded(batch, held)
-
-    def _run_bounded(self, batch: list[Item], held: _Held) -> None:
-        try:
-            outcomes = self._optimistic(batch, held)
-            if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint
-                outcomes = self._isolated(batch, held)
-        except BaseException as exc:  # the commit itself failed: no unit of this batch happened
-            self._hooks.abort()
-            held.release()  # it may be broken: the next batch takes a checked one
-            log.warning("batch of %d failed to commit: %s", len(batch), exc)
-            for _unit, future, _waiting in batch:
-                future.set_exception(exc)
-            return
-        self.batches += 1
-        self.units += len(batch)
+        # thread never hangs on a frozen store (ADR 0016). Its span (tracing on) ends before the
+        # callers are answered, so a caller's trace is whole when its answer leaves.
+        with self._db.bounded(), self._traced(batch) as record:
+            how, outcomes = self._run_bounded(batch, held)
+            record(how)
         for future, ok, value in outcomes:
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    def _traced(self, batch: list[Item]) -> AbstractContextManager[Callable[[str], None]]:
+        if self._tracing is None:
+            return nullcontext(_untraced)
+        return self._tracing.batch([item[3] for item in batch], len(batch))
+
+    def _run_bounded(self, batch: list[Item], held: _Held) -> tuple[str, list[Outcome]]:
+        """How the batch went ("committed", "isolated": a unit failed and the batch ran again with
+        each unit in a savepoint, or "failed": nothing of it happened), and each caller's answer."""
+        how = "committed"
+        try:
+            outcomes = self._optimistic(batch, held)
+            if outcomes is None:  # a unit failed: run the batch again, each unit in a savepoint
+                how, outcomes = "isolated", self._isolated(batch, held)
+        except BaseException as exc:  # the commit itself failed: no unit of this batch happened
+            self._hooks.abort()
+            held.release()  # it may be broken: the next batch takes a checked one
+            log.warning("batch of %d failed to commit: %s", len(batch), exc)
+            return "failed", [(future, False, exc) for _unit, future, _waiting, _caller in batch]
+        self.batches += 1
+        self.units += len(batch)
+        return how, outcomes

@@ -1,5 +1,6 @@
-"""OpenTelemetry tracing: off unless the standard OTEL_* variables ask for it, then the store's calls
-and the gateway's upstream calls as spans (requests: http/tracing.py; reloads: engines/reload.py).
+"""OpenTelemetry tracing: off unless the standard OTEL_* variables ask for it, then the store's calls,
+the writer's batches and the gateway's upstream calls as spans (requests: http/tracing.py; reloads:
+engines/reload.py).
 
 Off, nothing is installed: no SDK is imported, no listener is added to the store's engines, the
 upstream transport is the bare one, and the request path has no middleware more (ADR 0029). On, the
@@ -10,14 +11,23 @@ exporters is made here, since the Python SDK leaves that to its auto-instrumenta
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Tracer, TracerProvider
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 from opentelemetry.util.types import Attributes
 
 from trainer_ops.errors import Unavailable
@@ -174,6 +184,52 @@ def trace_store(provider: TracerProvider, engines: Sequence[Engine]) -> None:
     usage = NoOpMeterProvider().get_meter(__name__).create_up_down_counter("db.client.connections.usage")
     for engine in {id(e): e for e in engines}.values():
         EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]  # the package has no types
+
+
+class WriterSpans:
+    """The writer's batches as spans (db/writer.py `BatchTracing`). A batch runs on the writer thread,
+    outside every request's context, and may carry several requests' changes in one commit: its span
+    is a child of the first traced caller's span and links to every other one, so each request's
+    trace leads to the commit that made its change. A batch of records nobody waits on, or of callers
+    in no trace, is not traced (as the store's calls outside a trace are not, `InsideTraces`). The
+    writer's own statements go straight to the driver and make no spans; what its units run through
+    SQLAlchemy does, under this span."""
+
+    def __init__(self, provider: TracerProvider, *, db_system: str) -> None:
+        self._tracer = provider.get_tracer("trainer_ops.writer")
+        self._db_system = db_system
+
+    def caller(self) -> SpanContext | None:
+        context = trace.get_current_span().get_span_context()
+        return context if context.is_valid else None
+
+    @contextmanager
+    def batch(self, callers: list[Any], units: int) -> Iterator[Callable[[str], None]]:
+        traced: list[SpanContext] = [c for c in callers if c is not None]
+        if not traced:
+            yield _ignore
+            return
+        parent = trace.set_span_in_context(NonRecordingSpan(traced[0]))
+        attributes: Attributes = {
+            "db.system": self._db_system,
+            "trainer_ops.batch.units": units,
+            "trainer_ops.batch.traced_callers": len(traced),
+        }
+        links = [Link(context) for context in traced[1:]]
+        with self._tracer.start_as_current_span(
+            "store write batch", parent, SpanKind.INTERNAL, attributes, links
+        ) as span:
+
+            def record(how: str) -> None:
+                span.set_attribute("trainer_ops.batch.outcome", how)
+                if how == "failed":
+                    span.set_status(StatusCode.ERROR, "the batch did not commit")
+
+            yield record
+
+
+def _ignore(_how: str) -> None:
+    pass
 
 
 def traced_transport(

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trainer_ops.db.libpq import exec_params
+from trainer_ops.db.libpq import defer, exec_params
 from trainer_ops.versions.models import DocumentVersionRow
 
 # The write path's two statements as plain SQL on the driver (ADR 0031): run once per change on the
@@ -57,11 +57,12 @@ class VersionStore:
         return (int(row[0]), str(row[1])) if row else None
 
     def insert(self, session: Session, values: tuple[Any, ...]) -> None:
-        """One version row, its values in WRITE_COLUMNS order; no ORM object, no statement compiled."""
+        """One version row, its values in WRITE_COLUMNS order; no ORM object, no statement compiled.
+        On PostgreSQL it is deferred: it goes with the connection's next message (db/libpq.py)."""
         connection = session.connection()
         driver: Any = connection.connection.driver_connection
         if connection.dialect.name == "postgresql":
-            exec_params(driver, _PG[1], values)
+            defer(driver, _PG[1], values)
             return
         cursor = driver.cursor()
         try:

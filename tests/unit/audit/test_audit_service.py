@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -28,10 +28,10 @@ class InMemoryAuditStore:
         self.rows: list[AuditEntryRow] = []
         self.locks = 0
 
-    def lock_and_read_head(self, session: Any) -> tuple[int, str, int]:
+    def lock_and_read_head(self, session: Any, then: Callable[[tuple[int, str, int]], None]) -> None:
         self.locks += 1
         last = self.rows[-1] if self.rows else None
-        return (last.seq, last.hash, last.ts_ms) if last else (0, GENESIS_HASH, 0)
+        then((last.seq, last.hash, last.ts_ms) if last else (0, GENESIS_HASH, 0))
 
     def append_many(self, session: Any, rows: list[dict[str, Any]]) -> None:
         self.rows += [AuditEntryRow(**values) for values in rows]
