@@ -29,7 +29,9 @@ def settings(request: pytest.FixtureRequest, settings: Settings, upstream: FakeU
             "token_cache_seconds": 0 if request.param == "routes" else 60,
             "upstream_url": upstream.url,
             "upstream_api_key": "upstream-secret",
-            "upstream_timeout_seconds": 1.0,
+            # Well above a loaded CI machine's slowest answer from the fake (a call failed with 504 at
+            # 1 s while three workers ran), well below its "slow" mode's (upstream.py).
+            "upstream_timeout_seconds": 3.0,
             "session_idle_seconds": 60.0,
         }
     )

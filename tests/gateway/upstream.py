@@ -50,8 +50,8 @@ class FakeUpstream:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        if self.mode == "slow":
-            await asyncio.sleep(3)
+        if self.mode == "slow":  # past the gateway tests' upstream timeout (conftest.py)
+            await asyncio.sleep(4)
         if self.mode == "error":
             return JSONResponse({"error": {"message": "model overloaded"}}, status_code=500)
         text = f"echo from {body['model']}"

@@ -20,7 +20,8 @@ from trainer_ops.audit.checkpoints import CheckpointService
 from trainer_ops.audit.keys.service import KeyCheck
 from trainer_ops.audit.keys.sources import load_keys
 from trainer_ops.audit.service import AuditService
-from trainer_ops.changerequests.service import ChangeRequestService, Target
+from trainer_ops.changerequests.documents import Target
+from trainer_ops.changerequests.service import ChangeRequestService
 from trainer_ops.config import Settings
 from trainer_ops.console.service import ConsoleSessions
 from trainer_ops.db.engine import Database, make_database

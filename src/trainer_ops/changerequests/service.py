@@ -1,6 +1,7 @@
 """Change-request use cases: submit, approve, reject, cancel, apply (checking the base version), show
 with the diff against the current version, and apply what is due exactly once across replicas. Document
-writes apply in one writer unit here; fleet operations (reloads, releases) through `applying.Applier`."""
+writes apply in one writer unit here, through `documents.DocumentWrites`; fleet operations (reloads,
+releases) through `applying.Applier`."""
 
 from __future__ import annotations
 
@@ -20,15 +21,16 @@ from trainer_ops.audit.types import Actor
 from trainer_ops.changerequests import types, views
 from trainer_ops.changerequests.actions import Action
 from trainer_ops.changerequests.applying import Applier, Claimed, record
+from trainer_ops.changerequests.documents import DocumentWrites, Target
 from trainer_ops.changerequests.models import ChangeRequestRow
 from trainer_ops.changerequests.store import ChangeRequestStore
 from trainer_ops.changerequests.types import OPEN, State
 from trainer_ops.db.engine import Database
 from trainer_ops.db.writer import BatchWriter
-from trainer_ops.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, TrainerOpsError
+from trainer_ops.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from trainer_ops.http.governance import Proposal, Submitted
 from trainer_ops.infra.clock import Clock
-from trainer_ops.versions.service import Change, DocumentService
+from trainer_ops.versions.service import DocumentService
 from trainer_ops.versions.snapshot import SnapshotHolder, VersionedDocument
 
 MAX_PAGE = 500
@@ -38,8 +40,6 @@ REFUSALS = {
     "not_approver": "change_requests.not_approver",
     "not_author": "change_requests.not_author",
 }
-# (session, current document, body, params) -> the change: the same pure rule the direct write runs.
-Target = Callable[[Session, dict[str, Any], Any, dict[str, Any]], Change]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class ChangeRequestService:
         # False in the CLI: its process is no member of the fleet, so an approved reload or release is
         # left due now for a server's scheduler (within a second) rather than run from there.
         self.rounds_here = True
+        self._writes = DocumentWrites(documents=documents, audit=audit, targets=targets, now_ms=self._now_ms)
         self._applier = Applier(
             writer=writer,
             audit=audit,
@@ -104,7 +105,7 @@ class ChangeRequestService:
         target = self._targets[proposal.operation]
 
         def unit(session: Session) -> _Done:
-            current = self._current(session, proposal.kind)
+            current = self._writes.current(session, proposal.kind)
             if proposal.if_match is not None and current.version not in proposal.if_match:
                 raise PreconditionFailed(
                     "change_requests.stale",
@@ -118,7 +119,7 @@ class ChangeRequestService:
             )
             document = None
             if row.state == State.APPROVED and (apply_at_ms is None or apply_at_ms <= self._now_ms()):
-                document = self._apply(session, row, request_id, on_conflict=State.CONFLICTED)
+                document = self._writes.apply(session, row, request_id, on_conflict=State.CONFLICTED)
             return _Done(self.view(row), document)
 
         done = self._writer.run(unit)
@@ -210,7 +211,7 @@ class ChangeRequestService:
                     elif row.operation in self._applier.actions:
                         claimed = self._applier.claim(row)
                     else:
-                        document = self._apply(session, row, req, on_conflict=State.CONFLICTED)
+                        document = self._writes.apply(session, row, req, on_conflict=State.CONFLICTED)
             return _Done(self.view(row), document, claimed=claimed)
 
         done = self._writer.run(unit)
@@ -275,7 +276,7 @@ class ChangeRequestService:
                 return None
             if row.operation in self._applier.actions:
                 return self._applier.claim(row)
-            return self._apply(session, row, f"scheduled:{row.id}", on_conflict=State.SUSPENDED)
+            return self._writes.apply(session, row, f"scheduled:{row.id}", on_conflict=State.SUSPENDED)
 
         return unit
 
@@ -288,7 +289,7 @@ class ChangeRequestService:
             if row.operation in self._applier.actions:
                 view["diff"] = self._applier.diff(row)
             else:
-                view["diff"] = self._diff(session, row)
+                view["diff"] = self._writes.diff(session, row)
             return view
 
     def list(self, *, state: str | None, limit: int) -> list[dict[str, Any]]:
@@ -308,62 +309,6 @@ class ChangeRequestService:
             return [self.view(row) for row in self._store.newest(session, state=state, limit=limit)]
 
     # --- the parts -------------------------------------------------------------------------------
-
-    def _apply(
-        self, session: Session, row: ChangeRequestRow, req: str, *, on_conflict: State
-    ) -> VersionedDocument | None:
-        """The change on the version it was asked against, or nothing: if the document moved (or the
-        change no longer passes its checks), the request ends `on_conflict`, never overwriting."""
-        target = self._targets[row.operation]
-        body, params = types.loads(row.body), types.loads(row.params)
-        details: dict[str, Any] = {"changeRequest": row.id}
-        if row.bypass_reason is not None:
-            details["bypassReason"] = row.bypass_reason
-        author = Actor(row.author_user_id, row.author_role, types.loads(row.author_scope))
-        try:
-            # Every check of the change runs before its first write, so a refusal leaves nothing to undo.
-            document = self._documents.change(
-                session,
-                kind=row.kind,
-                actor=author,
-                if_match=frozenset({row.base_version}),
-                apply=lambda current: target(session, current, body, params),
-                request_id=req,
-                details=details,
-            )
-        except TrainerOpsError as error:
-            row.state = on_conflict
-            row.outcome = orjson.dumps({"reason": error.code, "detail": error.message}).decode()
-            row.updated_at_ms = self._now_ms()
-            self._record(session, row, author, on_conflict.value, req, {"reason": error.code})
-            return None
-        row.state = State.APPLIED
-        row.applied_version = document.version
-        row.updated_at_ms = self._now_ms()
-        self._record(session, row, author, "applied", req, {"version": document.version})
-        return document
-
-    def _current(self, session: Session, kind: str) -> VersionedDocument:
-        loaded = self._documents.load(session, [kind])
-        if not loaded:
-            raise Invalid("change_requests.no_document", f"the store has no {kind} document")
-        return loaded[0]
-
-    def _diff(self, session: Session, row: ChangeRequestRow) -> dict[str, Any]:
-        """What the change would do to the current version: `before` and `after` of what it touches."""
-        current = self._current(session, row.kind)
-        diff: dict[str, Any] = {"baseVersion": row.base_version, "currentVersion": current.version}
-        if row.state not in OPEN:
-            return diff
-        try:
-            change = self._targets[row.operation](
-                session, current.document, types.loads(row.body), types.loads(row.params)
-            )
-        except TrainerOpsError as error:
-            diff["error"] = {"reason": error.code, "detail": error.message}
-            return diff
-        diff.update(target=change.target, before=change.before, after=change.after)
-        return diff
 
     def _open(self, session: Session, request_id: str) -> ChangeRequestRow:
         row = self._store.find_for_update(session, request_id)
