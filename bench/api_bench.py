@@ -15,7 +15,8 @@ What it does:
    request is a real change (a new version and its audit entry, in one transaction), checked by the
    ETag version stepping by one each time;
 4. compares with the targets: reads >= 7,000 req/s (3x Unleash's ~2,400 req/s at wrk -c32 on this
-   machine), toggle p50 well under 5 ms.
+   machine); a toggle at p50 <= 1.5 ms on SQLite and <= 2 ms on PostgreSQL, its server CPU half of
+   f9b8426's (issue #14).
 
 Only 127.0.0.1 is ever contacted, and every phase is bounded in time or count.
 
@@ -63,7 +64,9 @@ TOGGLE_PATH = f"/operator/ops/features/{TOGGLE_FEATURE}"
 
 READ_TARGET_RPS = 7_000.0
 UNLEASH_RPS = 2_400.0  # Unleash at wrk -t2 -c32 on this machine; the read target is 3x this
-TOGGLE_P50_TARGET_MS = 5.0
+# Issue #14's write figures, by store: the toggle's p50, and its server CPU halved from f9b8426's
+# (1,720 µs on SQLite, 2,030 µs on PostgreSQL, measured on a quiet machine; bench/README.md).
+TOGGLE_TARGETS = {"sqlite": (1.5, 860.0), "postgresql": (2.0, 1015.0)}
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -564,7 +567,7 @@ def git_revision(source: str) -> str:
     return f"{rev}{' (src modified)' if dirty else ''}" if rev else "not a git checkout"
 
 
-def verdicts(reads: list[Result], toggle: Result | None) -> dict[str, dict[str, Any]]:
+def verdicts(reads: list[Result], toggle: Result | None, store: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in reads:
         out[r.name] = {
@@ -575,11 +578,15 @@ def verdicts(reads: list[Result], toggle: Result | None) -> dict[str, dict[str, 
             f"({r.rps / UNLEASH_RPS:.2f}x Unleash's ~{UNLEASH_RPS:,.0f} req/s)",
         }
     if toggle is not None:
+        p50_target, cpu_target = TOGGLE_TARGETS[store]
+        cpu = toggle.server_cpu_us_per_request
+        cpu_met = cpu is not None and cpu <= cpu_target
+        cpu_text = f"{cpu:,.0f} µs" if cpu is not None else "not measured"
         out[toggle.name] = {
-            "met": toggle.p50_ms < TOGGLE_P50_TARGET_MS,
-            "short": f"p50 < {TOGGLE_P50_TARGET_MS:g} ms",
-            "text": f"p50 {toggle.p50_ms:.2f} ms against a limit of {TOGGLE_P50_TARGET_MS:.0f} ms "
-            "(target: well under it)",
+            "met": toggle.p50_ms <= p50_target and cpu_met,
+            "short": f"p50 <= {p50_target:g} ms, CPU <= {cpu_target:,.0f} µs",
+            "text": f"p50 {toggle.p50_ms:.2f} ms against {p50_target:g} ms, server CPU {cpu_text} "
+            f"a toggle against {cpu_target:,.0f} µs (issue #14, {store})",
         }
     return out
 
@@ -736,11 +743,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": {
             "read_rps": READ_TARGET_RPS,
             "unleash_rps": UNLEASH_RPS,
-            "toggle_p50_ms": TOGGLE_P50_TARGET_MS,
+            "toggle_p50_ms": TOGGLE_TARGETS[store][0],
+            "toggle_cpu_us": TOGGLE_TARGETS[store][1],
         },
         "reads": [asdict(r) for r in reads],
         "toggle": asdict(toggle) if toggle else None,
-        "verdicts": verdicts(reads, toggle),
+        "verdicts": verdicts(reads, toggle, store),
     }
     summary["_results"] = (reads, toggle)
     return summary
