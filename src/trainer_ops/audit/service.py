@@ -46,7 +46,8 @@ class AuditService:
         self._mac_key = mac_key
         self._store = store or AuditStore()
         self._head: tuple[int, str, int] | None = None
-        self._started = False  # inside a batch (begin ... abort or the next begin)
+        # Inside a batch (from `begin` to `abort`): only there may a missing head still be on its way.
+        self._started = False
         # Entries of the running unit of work, inserted together by `flush` (one executemany).
         self._pending: list[dict[str, Any]] = []
 
@@ -135,7 +136,7 @@ class AuditService:
 
     def _current_head(self, session: Session) -> tuple[int, str, int]:
         if self._head is None and self._started:  # the batch start is still deferred: send it now
-            send_now(session.connection().connection.driver_connection)
+            send_now(session)
         if self._head is None:
             raise RuntimeError("audit entries are appended through the batch writer only")
         return self._head

@@ -53,10 +53,9 @@ def _head_of(row: Any) -> tuple[int, str, int]:
 
 
 def _pg_head(result: pq.abc.PGresult) -> tuple[int, str, int]:
-    if result.ntuples == 0:
-        return (0, GENESIS_HASH, 0)
-    seq, digest, ts_ms = (result.get_value(0, column) or b"" for column in range(3))
-    return (int(seq), digest.decode(), int(ts_ms))
+    """`_head_of` for libpq's result (its values are text)."""
+    row = [(result.get_value(0, c) or b"").decode() for c in range(3)] if result.ntuples else None
+    return _head_of(row)
 
 
 class AuditStore:

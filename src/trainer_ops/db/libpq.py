@@ -23,6 +23,7 @@ from psycopg import errors, pq
 from psycopg.abc import PQGen
 from psycopg.rows import TupleRow
 from psycopg.waiting import Wait
+from sqlalchemy.orm import Session
 
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
@@ -79,10 +80,12 @@ def defer(
         then(result)
 
 
-def send_now(driver: Any) -> None:
-    """Send what `driver` holds deferred, now (nothing on a connection that defers nothing): where a
-    failure must be the current unit's, before SQLAlchemy releases its savepoint (a savepoint whose
-    release failed is not rolled back to, and the transaction would stay aborted)."""
+def send_now(session: Session) -> None:
+    """Send what the session's connection holds deferred, now (nothing where nothing is deferred):
+    where a failure must be the current unit's, before SQLAlchemy releases its savepoint (a savepoint
+    whose release failed is not rolled back to, and the transaction would stay aborted), and where a
+    deferred statement's result is needed (the chain head)."""
+    driver = session.connection().connection.driver_connection
     if isinstance(driver, DeferringConnection):
         driver.send_deferred()
 

@@ -71,10 +71,6 @@ def _untraced(_how: str) -> None:
     pass
 
 
-def _driver(session: Session) -> Any:
-    return session.connection().connection.driver_connection
-
-
 def _log_failure(future: Future[Any]) -> None:
     if future.exception() is not None:
         log.error("a queued unit of work failed: %s", future.exception())
@@ -266,7 +262,7 @@ class BatchWriter:
             self._hooks.flush(session)
             # On PostgreSQL the batch start and those entries may still be deferred (db/libpq.py):
             # sent now, so the chain head is known before the first savepoint's mark.
-            send_now(_driver(session))
+            send_now(session)
             for unit, future, waiting, _caller in batch:
                 if not waiting:
                     continue
@@ -275,7 +271,7 @@ class BatchWriter:
                 try:
                     result = unit(session)
                     self._hooks.flush(session)
-                    send_now(_driver(session))  # its deferred writes fail here, as its own
+                    send_now(session)  # its deferred writes fail here, as its own
                     savepoint.commit()
                     outcomes.append((future, True, result))
                 except BaseException as exc:  # the unit's own failure goes back to its caller
